@@ -1,0 +1,109 @@
+"""Shared view helpers: htmx-aware rendering, redirects, safe ``next`` and error pages."""
+from urllib.parse import urlsplit
+
+from flask import make_response, redirect, render_template, request
+from flask_babel import gettext as _
+from flask_htmx import HTMX
+from flask_wtf.csrf import CSRFError
+from jinja2_fragments.flask import render_block
+
+htmx = HTMX()
+
+
+def is_htmx():
+    """An htmx request that wants a fragment (a history restore wants the whole page)."""
+    return bool(htmx) and not htmx.history_restore_request
+
+
+def render(template, block=None, status=200, **context):
+    """The whole page, or only ``block`` of it for an htmx request."""
+    if block and is_htmx():
+        body = render_block(template, block, **context)
+    else:
+        body = render_template(template, **context)
+    return make_response(body, status)
+
+
+def hx_redirect(url):
+    """Tell htmx to load ``url`` as a full page."""
+    response = make_response("", 200)
+    response.headers["HX-Redirect"] = url
+    return response
+
+
+def see_other(url):
+    """303 after a plain POST, ``HX-Redirect`` after an htmx one."""
+    return hx_redirect(url) if is_htmx() else redirect(url, 303)
+
+
+def safe_next(target, default=None):
+    """Keep ``next`` only when it is a path on this site (no scheme, host or ``//``)."""
+    if not target or not isinstance(target, str):
+        return default
+    target = target.strip()
+    parts = urlsplit(target)
+    if (parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//")
+            or "\\" in target or any(ord(c) < 32 for c in target)):
+        return default
+    return target
+
+
+def error_page(status, title, message, **extra):
+    """A localized error page, or its message as a fragment for htmx."""
+    if is_htmx():
+        response = make_response(render_template("errors/fragment.html", title=title,
+                                                 message=message, **extra), status)
+        response.headers["HX-Retarget"] = "#flash-messages"
+        response.headers["HX-Reswap"] = "innerHTML"
+        return response
+    return make_response(render_template("errors/error.html", status=status, title=title,
+                                         message=message, **extra), status)
+
+
+def init_app(app):
+    """Register flask-htmx, ``Vary: HX-Request`` and the error handlers."""
+    htmx.init_app(app)
+
+    @app.context_processor
+    def _navigation():
+        from flask import current_app
+        from flask_login import current_user
+
+        def cart_badge():
+            if not (current_user.is_authenticated and current_user.is_billing_contact):
+                return 0
+            from .dashboard import cart_count
+            return cart_count(current_user)
+        return {"url_endpoints": current_app.view_functions, "cart_badge": cart_badge}
+
+    @app.after_request
+    def _vary(response):
+        response.vary.add("HX-Request")
+        return response
+
+    @app.errorhandler(CSRFError)
+    def _csrf(error):
+        return error_page(400, _("This form has expired"),
+                          _("For your security the form could not be sent. Reload the page "
+                            "and try again."))
+
+    @app.errorhandler(404)
+    def _not_found(error):
+        return error_page(404, _("Page not found"),
+                          _("The page you asked for does not exist or is not available to "
+                            "your account."))
+
+    @app.errorhandler(405)
+    def _not_allowed(error):
+        return error_page(405, _("Action not allowed"),
+                          _("This address cannot be used this way."))
+
+    @app.errorhandler(413)
+    def _too_large(error):
+        return error_page(413, _("Request too large"),
+                          _("What you sent is too large. Shorten it and try again."))
+
+    @app.errorhandler(500)
+    def _server_error(error):
+        return error_page(500, _("Something went wrong"),
+                          _("Nothing was changed. Please try again in a moment."))

@@ -1,0 +1,40 @@
+// Progressive enhancement only: every control works without this file.
+(function () {
+  "use strict";
+  document.documentElement.classList.replace("no-js", "js");
+
+  document.addEventListener("change", function (event) {
+    var el = event.target;
+    if (el.matches && el.matches("select[data-autosubmit]")) { el.form.requestSubmit(); }
+  });
+
+  // License stepper: − and + change the number here, and the form's change event asks the
+  // server for a new summary (hx-sync keeps only the newest answer).
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-step]");
+    if (!button) { return; }
+    var input = document.getElementById(button.getAttribute("aria-controls"));
+    if (!input) { return; }
+    event.preventDefault();
+    var current = parseInt(input.value, 10);
+    if (isNaN(current)) { current = parseInt(input.min || "1", 10); }
+    var next = current + parseInt(button.getAttribute("data-step"), 10);
+    var min = parseInt(input.min || "1", 10), max = parseInt(input.max || "10000", 10);
+    input.value = String(Math.min(max, Math.max(min, next)));
+    input.dispatchEvent(new Event("change", { bubbles: true }));
+  });
+
+  // Options menus (<details>): close with Escape and when clicking elsewhere.
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") { return; }
+    document.querySelectorAll("details.options-menu[open]").forEach(function (menu) {
+      menu.removeAttribute("open");
+      menu.querySelector("summary").focus();
+    });
+  });
+  document.addEventListener("click", function (event) {
+    document.querySelectorAll("details.options-menu[open]").forEach(function (menu) {
+      if (!menu.contains(event.target)) { menu.removeAttribute("open"); }
+    });
+  });
+})();
