@@ -80,6 +80,7 @@ def orders(draw):
 
 
 def _quote(order):
+    """Quote a drawn order."""
     items, country, vat_number, balance, today = order
     return quote_change(items, country=country, vat_number=vat_number, balance=balance,
                         today=today)
@@ -144,10 +145,12 @@ def _mutations(order):
     sub = item.subscription
 
     def with_sub(**changes):
+        """Return the items with the first subscription changed."""
         new_sub = dataclasses.replace(sub, **changes)
         return [dataclasses.replace(item, subscription=new_sub)] + items[1:]
 
     def with_item(**changes):
+        """Return the items with the first change request changed."""
         return [dataclasses.replace(item, **changes)] + items[1:]
 
     other_freq = "annual" if sub.frequency == "monthly" else "monthly"
@@ -187,6 +190,7 @@ def _mutations(order):
 
 
 def _fingerprint(order):
+    """Fingerprint a drawn order."""
     items, country, vat_number, balance, today = order
     return quote_fingerprint(items, country=country, vat_number=vat_number, balance=balance,
                              today=today)

@@ -170,10 +170,12 @@ def test_boundary_line(current, today, new, expected):
 # Order-level figures: (id, items, country, vat_number, balance,
 #   expected (subtotal, vat, total, applied, due, credit_added, vat_reason))
 def _a():
+    """Return the change of worked example A."""
     return (webinar(), PRO, 8, "annual")
 
 
 def _c():
+    """Return the change of worked example C."""
     return (webinar(frequency="annual", start=D(2026, 1, 10), end=D(2027, 1, 10)),
             STANDARD, 5, "monthly")
 

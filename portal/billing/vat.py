@@ -65,6 +65,7 @@ class InvalidVatNumber(ValueError):
     """A VAT number was refused; ``code`` is one of vat_format, vat_checksum, vat_country."""
 
     def __init__(self, code: str):
+        """Keep the code for the caller to translate."""
         super().__init__(code)
         self.code = code
 
