@@ -79,17 +79,28 @@ def invalidate():
     _cache.clear()
 
 
-def plans_by_product():
-    """{product_id: [Plan, ...] by tier}, read once per process: the catalog changes rarely
-    and the order summary asks for it on every click."""
+def _cached():
+    """The catalog, read once per process and database: it changes rarely, and the order
+    summary needs it on every click."""
     key = id(db.obj)
     if key not in _cache:
         plans = {}
         for plan in Plan.select().order_by(Plan.tier):
             plans.setdefault(plan.product_id, []).append(plan)
+        products = {p.id: p for p in Product.select()}
         _cache.clear()
-        _cache[key] = plans
+        _cache[key] = (plans, products)
     return _cache[key]
+
+
+def plans_by_product():
+    """{product_id: [Plan, ...] by tier}."""
+    return _cached()[0]
+
+
+def products_by_id():
+    """{product_id: Product}."""
+    return _cached()[1]
 
 
 def plan_by_id(plan_id):

@@ -1,0 +1,142 @@
+"""Modifica sottoscrizione: plan, licenses, frequency and the live order summary."""
+from flask import Blueprint, make_response, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from jinja2_fragments.flask import render_blocks
+
+from .access import account_subscription, billing_contact_required
+from .billing import MAX_LICENSES, parse_licenses
+from .catalog import plans_by_product
+from .db import db
+from .models import CartItem, audit
+from .quoting import plan_price, quote_for, validate_request
+from .web import error_page, is_htmx, render, see_other
+
+bp = Blueprint("change", __name__)
+
+TEMPLATE = "change/edit.html"
+#: Regions the summary request swaps: the summary itself, then out-of-band the parts of the
+#: form that depend on the choice (prices for the frequency, messages, the action button).
+SUMMARY_BLOCKS = ["order_summary", "plan_prices", "field_errors", "order_actions"]
+
+
+def wanted_choice(source, subscription):
+    """The choice in the request (form or query), defaulting to the current subscription.
+
+    ``adjust`` comes from the − and + submit buttons when JavaScript is off.
+    """
+    plan = source.get("plan", subscription.plan.code)
+    licenses = source.get("licenses", str(subscription.licenses))
+    frequency = source.get("frequency", subscription.frequency)
+    adjust = source.get("adjust")
+    count = parse_licenses(licenses)
+    if adjust in ("-1", "+1") and count is not None:
+        licenses = str(min(MAX_LICENSES, max(1, count + int(adjust))))
+    return {"plan": plan, "licenses": licenses, "frequency": frequency}
+
+
+def plan_cards(subscription, choice):
+    """Every plan of the product, with what the selector shows and allows for each."""
+    is_new = subscription.status != "active"
+    cards = []
+    for plan in plans_by_product().get(subscription.product_id, []):
+        price = plan_price(plan)
+        lower = not is_new and plan.tier < subscription.plan.tier
+        cards.append({
+            "plan": plan, "price": price,
+            "current": not is_new and plan.id == subscription.plan_id,
+            "selectable": plan.self_service and price.has_prices and not lower,
+            "downgrade": lower and plan.self_service,
+            "contact_us": not plan.self_service,
+            "checked": plan.code == choice["plan"],
+        })
+    return cards
+
+
+def other_cart_items(subscription):
+    """How many pending changes for other subscriptions the user's cart already holds."""
+    return (CartItem.select().where((CartItem.user == current_user.id)
+                                    & (CartItem.subscription != subscription.id)).count())
+
+
+def summary_context(subscription, choice):
+    """Validate and quote the choice; everything the page and its fragments show."""
+    account = subscription.account
+    current, change, problems = validate_request(
+        subscription, account, choice["plan"], choice["licenses"], choice["frequency"])
+    quote = quote_for(account, [change]) if change else None
+    unchanged = any(p.code == "no_change" for p in problems)
+    return {
+        "subscription": subscription, "account": account, "current": current,
+        "choice": choice, "problems": problems, "quote": quote,
+        "line": quote.lines[0] if quote else None,
+        "errors": {p.field: p for p in problems if p.code != "no_change"},
+        "unchanged": unchanged, "cards": plan_cards(subscription, choice),
+        "wanted_plan": next((plan_price(p) for p in plans_by_product().get(
+            subscription.product_id, []) if p.code == choice["plan"]), None),
+        "max_licenses": MAX_LICENSES,
+        "is_new": subscription.status != "active",
+        "form_url": url_for("change.edit", subscription_id=subscription.id),
+    }
+
+
+def changeable_subscription(subscription_id):
+    """The account's subscription when it may be changed here; otherwise an error response."""
+    subscription = account_subscription(subscription_id)
+    if subscription.account.is_corporate:
+        return subscription, error_page(
+            403, _("Managed in the Corporate Billing Portal"),
+            _("Corporate accounts are managed in the Corporate Billing Portal or by your "
+              "representative."))
+    if subscription.status == "canceled":
+        return subscription, error_page(
+            409, _("This subscription cannot be changed"),
+            _("This subscription has been canceled and can no longer be changed."))
+    return subscription, None
+
+
+@bp.route("/subscriptions/<int:subscription_id>/change", methods=["GET", "POST"])
+@billing_contact_required
+def edit(subscription_id):
+    """The change page; an htmx request gets only the summary and what depends on it."""
+    subscription, refusal = changeable_subscription(subscription_id)
+    if refusal:
+        return refusal
+    source = request.form if request.method == "POST" else request.args
+    choice = wanted_choice(source, subscription)
+    context = summary_context(subscription, choice)
+    invalid = bool(context["errors"])
+    if request.method == "POST" and source.get("intent") == "add":
+        if invalid or context["unchanged"]:
+            return render(TEMPLATE, status=422, oob=False,
+                          other_items=other_cart_items(subscription), **context)
+        return add_to_cart(subscription, context["quote"].lines[0])
+    context["other_items"] = other_cart_items(subscription)
+    return render_choice(context, status=422 if invalid else 200)
+
+
+def render_choice(context, status):
+    """The whole page, or for htmx the summary plus out-of-band updates of the form."""
+    if is_htmx():
+        body = render_blocks(TEMPLATE, SUMMARY_BLOCKS, oob=True, **context)
+        return make_response(body, status)
+    return render(TEMPLATE, status=status, oob=False, **context)
+
+
+def add_to_cart(subscription, line):
+    """Keep the change in the user's cart (replacing an earlier one for the subscription)."""
+    plan_id = next(p.id for p in plans_by_product()[subscription.product_id]
+                   if p.code == line.new_plan.code)
+    with db.atomic():
+        item = CartItem.get_or_none((CartItem.user == current_user.id)
+                                    & (CartItem.subscription == subscription.id))
+        item = item or CartItem(user=current_user.id, subscription=subscription.id)
+        item.plan = plan_id
+        item.licenses = line.new_licenses
+        item.frequency = line.new_frequency
+        item.save()
+        audit(subscription.account_id, current_user.id, "cart.add",
+              subscription=subscription.id, plan=line.new_plan.code,
+              licenses=line.new_licenses, frequency=line.new_frequency)
+    others = other_cart_items(subscription)
+    return see_other(url_for("checkout.cart") if others else url_for("checkout.review"))
