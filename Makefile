@@ -45,6 +45,10 @@ run: db
 test: $(TEST_STAMP)
 	$(BIN)/pybabel compile -d translations -f 2>&1 | tail -n 3
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@if [ -n "$$TEST_POSTGRES_URL" ]; then \
+	  echo "Running the suite again on PostgreSQL ($$TEST_POSTGRES_URL)"; \
+	  TEST_DATABASE_URL="$$TEST_POSTGRES_URL" $(BIN)/python -m pytest -m "not browser" $(PYTEST_ARGS); \
+	fi
 
 bench: $(TEST_STAMP)
 	$(BIN)/python bench/run.py

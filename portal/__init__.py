@@ -29,9 +29,10 @@ def create_app(test_config=None):
         app.config.update(test_config)
     _finish_config(app)
 
-    from . import db, i18n, security, web
+    from . import db, i18n, security, throttle, web
     db.init_app(app)
     i18n.init_app(app)
+    throttle.init_app(app)  # before CSRF, so that every attempt counts
     security.init_app(app)
     web.init_app(app)
 

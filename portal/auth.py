@@ -8,7 +8,9 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from .db import db
 from .models import User, utcnow
-from .web import render, safe_next
+from .security import csrf
+from .throttle import LOGIN_LIMIT, limiter
+from .web import render, safe_next, see_other
 
 bp = Blueprint("auth", __name__)
 
@@ -54,8 +56,12 @@ def authenticate(email, password):
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@csrf.exempt  # checked below, after the rate limit, so that every attempt counts
+@limiter.limit(LOGIN_LIMIT, methods=["POST"])
 def login():
     """The login form; a generic message for any failure."""
+    if request.method == "POST":
+        csrf.protect()
     next_url = safe_next(request.values.get("next"))
     if current_user.is_authenticated:
         return redirect(next_url or url_for("dashboard.index"))
@@ -73,7 +79,7 @@ def login():
             if locale:
                 session["locale"] = locale
             login_user(user)
-            return redirect(next_url or url_for("dashboard.index"), 303)
+            return see_other(next_url or url_for("dashboard.index"))
     return render("auth/login.html", error=error, email=email, next_url=next_url,
                   status=401 if error else 200)
 
@@ -89,7 +95,7 @@ def logout():
     if locale:
         session["locale"] = locale
     flash(_("You have logged out."), "info")
-    return redirect(url_for("auth.login"), 303)
+    return see_other(url_for("auth.login"))
 
 
 @bp.route("/locale", methods=["POST"])
@@ -101,4 +107,4 @@ def set_locale():
         if current_user.is_authenticated:
             with db.atomic():
                 User.update(locale=locale).where(User.id == current_user.id).execute()
-    return redirect(safe_next(request.form.get("next"), url_for("dashboard.index")), 303)
+    return see_other(safe_next(request.form.get("next"), url_for("dashboard.index")))

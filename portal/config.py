@@ -9,7 +9,7 @@ DEFAULTS = {
     "ENV_NAME": "development",  # "production" refuses the development secret key
     "BABEL_DEFAULT_LOCALE": "it",
     "BABEL_DEFAULT_TIMEZONE": "Europe/Rome",
-    "LANGUAGES": ["it", "en"],
+    "LANGUAGES": ["it", "en", "de"],
     "CATALOG_PATH": None,  # default: catalog.toml beside the package
     "CORPORATE_PORTAL_URL": "https://corporate-billing.example.com",
     "SUPPORT_EMAIL": "assistenza@example.com",
@@ -31,13 +31,15 @@ DEFAULTS = {
     "PROXY_FIX": 0,  # number of trusted reverse proxies setting X-Forwarded-*
     "LICENSES_PAGE_SIZE": 25,
     "BENCHMARK_MODE": False,
+    "PASSWORD_HASH_METHOD": "scrypt",
 }
 
 #: Environment variables read at start-up, with the type they are converted to.
 ENVIRONMENT = {
     "SECRET_KEY": str,
     "DATABASE_URL": str,
-    "ENV_NAME": str,
+    # Normalized: "Production" must not quietly start in development mode.
+    "ENV_NAME": lambda v: v.strip().lower(),
     "CORPORATE_PORTAL_URL": str,
     "SUPPORT_EMAIL": str,
     "SUPPORT_PHONE": str,

@@ -61,6 +61,23 @@ def for_update(query):
     return query.for_update() if is_postgres() else query
 
 
+def backup_sqlite(path):
+    """Copy the SQLite database to ``path`` while it is in use; returns the page count.
+
+    The backup API copies a single consistent snapshot: a transaction committed during the
+    copy restarts it, so an order is either wholly in the copy or not at all.
+    """
+    import sqlite3
+    with db.connection_context():
+        source = db.connection()
+        target = sqlite3.connect(path)
+        try:
+            source.backup(target)
+            return target.execute("PRAGMA page_count").fetchone()[0]
+        finally:
+            target.close()
+
+
 def init_app(app):
     """Connect at the start of each request and close at its end."""
     init_database(app.config["DATABASE_URL"])

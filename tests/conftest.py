@@ -16,45 +16,118 @@ ANNA = "anna.bianchi@example.com"
 _TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-def _reset_postgres(url):
-    """Start a test on an empty PostgreSQL schema."""
-    from peewee import PostgresqlDatabase
+#: Test-only settings: a cheap password hash keeps logins fast; production uses scrypt.
+BASE_CONFIG = {"TESTING": True, "SECRET_KEY": "test-secret",
+               "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000"}
+
+
+def _postgres_admin(url):
+    """A connection to the server's maintenance database, for CREATE/DROP DATABASE."""
     from playhouse.db_url import connect
     database = connect(url)
-    assert isinstance(database, PostgresqlDatabase)
-    with database.connection_context():
-        database.execute_sql("DROP SCHEMA IF EXISTS public CASCADE")
-        database.execute_sql("CREATE SCHEMA public")
-    database.close()
+    database.connect()
+    database.connection().autocommit = True
+    return database
+
+
+def _database_named(url, name):
+    """``url`` with its database name replaced."""
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(scope="session")
+def postgres_template():
+    """On PostgreSQL: a seeded template database; each test is created from it."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        return None
+    admin = _postgres_admin(url)
+    admin.execute_sql("DROP DATABASE IF EXISTS portal_template")
+    admin.execute_sql("CREATE DATABASE portal_template")
+    admin.close()
+    template_url = _database_named(url, "portal_template")
+    app = create_app(dict(BASE_CONFIG, DATABASE_URL=template_url))
+    _prepare(app, seed=True)
+    if not db.is_closed():
+        db.close()
+    return template_url
 
 
 @pytest.fixture
-def database_url(tmp_path):
-    """SQLite in a temp file, or the PostgreSQL server named by TEST_DATABASE_URL."""
+def database_url(tmp_path, postgres_template):
+    """SQLite in a temp file, or a fresh database on the PostgreSQL server named by
+    TEST_DATABASE_URL."""
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
-        _reset_postgres(url)
-        return url
+        admin = _postgres_admin(url)
+        admin.execute_sql("DROP DATABASE IF EXISTS portal_test")
+        admin.execute_sql("CREATE DATABASE portal_test")
+        admin.close()
+        return _database_named(url, "portal_test")
     return f"sqlite:///{tmp_path / 'portal.sqlite3'}"
 
 
+def _prepare(app, seed):
+    """Schema, catalog and (optionally) the demo data, as an operator's commands would."""
+    from portal.catalog import invalidate, load_catalog
+    from portal.migrations import upgrade
+    from portal.seed import seed_demo
+    upgrade()
+    invalidate()
+    with db.connection_context():
+        load_catalog(app.config["CATALOG_PATH"])
+        if seed:
+            seed_demo(TODAY)
+
+
+@pytest.fixture(scope="session")
+def seeded_sqlite_template(tmp_path_factory):
+    """A seeded SQLite file built once; each test starts from a copy (hashing the demo
+    passwords with scrypt for every test would dominate the suite's time)."""
+    path = tmp_path_factory.mktemp("template") / "seeded.sqlite3"
+    app = create_app(dict(BASE_CONFIG, DATABASE_URL=f"sqlite:///{path}"))
+    _prepare(app, seed=True)
+    db.close() if not db.is_closed() else None
+    import sqlite3
+    with sqlite3.connect(path) as conn:  # fold the WAL into the file before copying it
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
 @pytest.fixture
-def make_app(database_url, tmp_path):
+def make_app(database_url, request, postgres_template):
     """Build an app; ``seed=False`` leaves the database empty (schema and catalog only)."""
+    def postgres_template_url():
+        return postgres_template
+
     def factory(seed=True, **config):
-        settings = {"TESTING": True, "DATABASE_URL": database_url, "FIXED_TODAY": TODAY,
-                    "SECRET_KEY": "test-secret", "RATELIMIT_ENABLED": False}
+        settings = dict(BASE_CONFIG, DATABASE_URL=database_url, FIXED_TODAY=TODAY,
+                        RATELIMIT_ENABLED=False)
         settings.update(config)
+        url = settings["DATABASE_URL"]
+        template = postgres_template_url()
+        if seed and template and not url.startswith("sqlite"):
+            if not db.is_closed():
+                db.close()
+            admin = _postgres_admin(os.environ["TEST_DATABASE_URL"])
+            name = url.rsplit("/", 1)[1]
+            admin.execute_sql(f"DROP DATABASE IF EXISTS {name}")
+            admin.execute_sql(f"CREATE DATABASE {name} TEMPLATE portal_template")
+            admin.close()
+            app = create_app(settings)
+            from portal.catalog import invalidate
+            invalidate()
+            return app
+        if seed and url.startswith("sqlite:///"):
+            import shutil
+            template = request.getfixturevalue("seeded_sqlite_template")
+            shutil.copyfile(template, url[len("sqlite:///"):])
+            app = create_app(settings)
+            from portal.catalog import invalidate
+            invalidate()
+            return app
         app = create_app(settings)
-        from portal.catalog import invalidate, load_catalog
-        from portal.migrations import upgrade
-        from portal.seed import seed_demo
-        upgrade()
-        invalidate()
-        with db.connection_context():
-            load_catalog(app.config["CATALOG_PATH"])
-            if seed:
-                seed_demo(TODAY)
+        _prepare(app, seed)
         return app
     return factory
 
@@ -90,14 +163,14 @@ class Browser:
         return response
 
     def get(self, path, htmx=False, **kwargs):
-        headers = kwargs.pop("headers", {})
+        headers = dict(kwargs.pop("headers", None) or {})
         if htmx:
             headers["HX-Request"] = "true"
         return self.client.get(path, headers=headers, **kwargs)
 
     def post(self, path, data=None, htmx=False, csrf=True, **kwargs):
         data = dict(data or {})
-        headers = kwargs.pop("headers", {})
+        headers = dict(kwargs.pop("headers", None) or {})
         if csrf and "csrf_token" not in data:
             if htmx:
                 headers["X-CSRFToken"] = self.token

@@ -24,6 +24,15 @@
     input.dispatchEvent(new Event("change", { bubbles: true }));
   });
 
+  // Enter in a live form's field refreshes the summary instead of posting the page.
+  document.addEventListener("keydown", function (event) {
+    var el = event.target;
+    if (event.key !== "Enter" || el.tagName !== "INPUT" || !el.form ||
+        !el.form.hasAttribute("data-live-form")) { return; }
+    event.preventDefault();
+    el.dispatchEvent(new Event("change", { bubbles: true }));
+  });
+
   // Options menus (<details>): close with Escape and when clicking elsewhere.
   document.addEventListener("keydown", function (event) {
     if (event.key !== "Escape") { return; }
