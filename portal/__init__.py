@@ -29,35 +29,24 @@ def create_app(test_config=None):
         app.config.update(test_config)
     _finish_config(app)
 
-    from . import db, i18n, security, throttle, web
+    from . import db, faults, i18n, security, throttle, web
     db.init_app(app)
     i18n.init_app(app)
     throttle.init_app(app)  # before CSRF, so that every attempt counts
     security.init_app(app)
     web.init_app(app)
+    faults.init_app(app)  # a busy database answers 503 "try again", not a 500
 
-    from . import auth, cli, dashboard, pages
-    app.register_blueprint(auth.bp)
-    app.register_blueprint(dashboard.bp)
-    app.register_blueprint(pages.bp)
-    for name in ("change", "checkout", "licenses", "invoices", "audit"):
-        _register_optional(app, name)
+    from . import audit, auth, change, checkout, cli, dashboard, invoices, licenses, pages
+    for area in (auth, dashboard, change, checkout, licenses, invoices, audit, pages):
+        if hasattr(area, "init_app"):
+            area.init_app(app)
+        app.register_blueprint(area.bp)
     cli.init_app(app)
+    if app.config.get("BENCHMARK_MODE"):
+        from . import bench
+        app.register_blueprint(bench.bp)
     return app
-
-
-def _register_optional(app, name):
-    """Register the blueprint of an area of the product when its module is present."""
-    import importlib
-    try:
-        module = importlib.import_module(f"portal.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"portal.{name}":
-            raise
-        return
-    if hasattr(module, "init_app"):
-        module.init_app(app)
-    app.register_blueprint(module.bp)
 
 
 def _finish_config(app):
@@ -68,10 +57,12 @@ def _finish_config(app):
     if not cfg.get("CATALOG_PATH"):
         cfg["CATALOG_PATH"] = os.path.join(ROOT, "catalog.toml")
     production = cfg["ENV_NAME"] == "production"
-    if production and cfg["SECRET_KEY"] == defaults.DEV_SECRET_KEY:
+    secret = cfg.get("SECRET_KEY") or ""
+    if production and (secret == defaults.DEV_SECRET_KEY or len(secret) < 32):
         raise ConfigurationError(
-            "Refusing to start in production with the development SECRET_KEY: "
-            "set SECRET_KEY (or PORTAL_SECRET_KEY) to a long random value.")
+            "Refusing to start in production with the development SECRET_KEY or a short "
+            "one: set SECRET_KEY (or PORTAL_SECRET_KEY) to a long random value "
+            "(at least 32 characters).")
     if cfg.get("SESSION_COOKIE_SECURE") is None:
         cfg["SESSION_COOKIE_SECURE"] = production
     cfg["REMEMBER_COOKIE_SECURE"] = cfg["SESSION_COOKIE_SECURE"]

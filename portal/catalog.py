@@ -30,6 +30,9 @@ def read_catalog(path):
                 raise CatalogError(f"a product has no {key}")
         for plan in product.get("plans") or []:
             where = f"plan {plan.get('code')!r} of {product['code']!r}"
+            for key in ("code", "name"):
+                if not isinstance(plan.get(key), str) or not plan[key]:
+                    raise CatalogError(f"{where}: a plan has no {key}")
             if plan.get("code") in seen:
                 raise CatalogError(f"{where}: duplicate code")
             seen.add(plan.get("code"))

@@ -1,14 +1,14 @@
 """Modifica sottoscrizione: plan, licenses, frequency and the live order summary."""
-from flask import Blueprint, make_response, request, url_for
+from flask import Blueprint, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from jinja2_fragments.flask import render_blocks
+from peewee import fn
 
 from .access import account_subscription, billing_contact_required
 from .billing import MAX_LICENSES, parse_licenses
 from .catalog import plans_by_product
-from .db import db
-from .models import CartItem, audit
+from .db import write_transaction
+from .models import CartItem, LicenseAssignment, audit
 from .quoting import plan_price, quote_for, validate_request
 from .web import error_page, is_htmx, render, see_other
 
@@ -59,11 +59,23 @@ def other_cart_items(subscription):
                                     & (CartItem.subscription != subscription.id)).count())
 
 
+def summary_counts(subscription):
+    """(users assigned to the subscription, the user's pending changes for other
+    subscriptions) in one query: the summary is asked for on every click."""
+    others = (CartItem.select(fn.COUNT(CartItem.id))
+              .where((CartItem.user == current_user.id)
+                     & (CartItem.subscription != subscription.id)))
+    return (LicenseAssignment.select(fn.COUNT(LicenseAssignment.id), others)
+            .where(LicenseAssignment.subscription == subscription.id).tuples().get())
+
+
 def summary_context(subscription, choice):
     """Validate and quote the choice; everything the page and its fragments show."""
     account = subscription.account
+    assigned, other_items = summary_counts(subscription)
     current, change, problems = validate_request(
-        subscription, account, choice["plan"], choice["licenses"], choice["frequency"])
+        subscription, account, choice["plan"], choice["licenses"], choice["frequency"],
+        assigned=assigned)
     quote = quote_for(account, [change]) if change else None
     unchanged = any(p.code == "no_change" for p in problems)
     return {
@@ -74,7 +86,7 @@ def summary_context(subscription, choice):
         "unchanged": unchanged, "cards": plan_cards(subscription, choice),
         "wanted_plan": next((plan_price(p) for p in plans_by_product().get(
             subscription.product_id, []) if p.code == choice["plan"]), None),
-        "max_licenses": MAX_LICENSES,
+        "max_licenses": MAX_LICENSES, "other_items": other_items,
         "is_new": subscription.status != "active",
         "form_url": url_for("change.edit", subscription_id=subscription.id),
     }
@@ -108,26 +120,20 @@ def edit(subscription_id):
     invalid = bool(context["errors"])
     if request.method == "POST" and source.get("intent") == "add":
         if invalid or context["unchanged"]:
-            return render(TEMPLATE, status=422, oob=False,
-                          other_items=other_cart_items(subscription), **context)
+            return render(TEMPLATE, status=422, oob=False, **context)
         return add_to_cart(subscription, context["quote"].lines[0])
-    context["other_items"] = other_cart_items(subscription)
-    return render_choice(context, status=422 if invalid else 200)
-
-
-def render_choice(context, status):
-    """The whole page, or for htmx the summary plus out-of-band updates of the form."""
-    if is_htmx():
-        body = render_blocks(TEMPLATE, SUMMARY_BLOCKS, oob=True, **context)
-        return make_response(body, status)
-    return render(TEMPLATE, status=status, oob=False, **context)
+    # htmx gets the summary plus out-of-band updates of the parts of the form it changes
+    return render(TEMPLATE, block=SUMMARY_BLOCKS, status=422 if invalid else 200,
+                  oob=is_htmx(), **context)
 
 
 def add_to_cart(subscription, line):
     """Keep the change in the user's cart (replacing an earlier one for the subscription)."""
     plan_id = next(p.id for p in plans_by_product()[subscription.product_id]
                    if p.code == line.new_plan.code)
-    with db.atomic():
+    # BEGIN IMMEDIATE: a deferred transaction that reads, then writes, fails at once with
+    # "database is locked" on SQLite when an order commits in between.
+    with write_transaction():
         item = CartItem.get_or_none((CartItem.user == current_user.id)
                                     & (CartItem.subscription == subscription.id))
         item = item or CartItem(user=current_user.id, subscription=subscription.id)

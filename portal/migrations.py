@@ -9,7 +9,7 @@ database to the same shape (``playhouse.migrate`` helps).
 from peewee import IntegerField, DateTimeField, Model
 from playhouse.migrate import SchemaMigrator, migrate
 
-from .db import db
+from .db import db, is_sqlite
 from .models import ALL_MODELS, User, utcnow
 
 
@@ -30,12 +30,13 @@ def _initial(migrator):
 def _login_throttling(migrator):
     """Version 2: per-user failed-login counter and temporary lock."""
     columns = {c.name for c in db.get_columns("user")}
-    operations = []
+    # A plain ADD COLUMN with a default: playhouse would add it nullable and then rebuild the
+    # "user" table on SQLite to make it NOT NULL, and dropping the old table cascades to the
+    # license assignments and cart items (and is refused by orders).
     if "failed_logins" not in columns:
-        operations.append(migrator.add_column("user", "failed_logins", User.failed_logins))
+        db.execute_sql('ALTER TABLE "user" ADD COLUMN "failed_logins" INTEGER NOT NULL DEFAULT 0')
     if "locked_until" not in columns:
-        operations.append(migrator.add_column("user", "locked_until", User.locked_until))
-    migrate(*operations)
+        migrate(migrator.add_column("user", "locked_until", User.locked_until))
 
 
 #: (version, description, function); append only, never reorder or edit a released step.
@@ -68,11 +69,23 @@ def upgrade():
             return [v for v, _, _ in MIGRATIONS]
         applied = []
         migrator = SchemaMigrator.from_database(db.obj)
-        for number, _description, step in MIGRATIONS:
-            if number <= version:
-                continue
-            with db.atomic():
-                step(migrator)
-                SchemaVersion.create(version=number)
-            applied.append(number)
+        # SQLite rebuilds a table to alter a column: with foreign keys enforced, dropping the
+        # old table would delete (or be refused by) the rows pointing at it. The pragma only
+        # changes outside a transaction; each step checks the keys before it commits.
+        sqlite = is_sqlite()
+        if sqlite:
+            db.execute_sql("PRAGMA foreign_keys = OFF")
+        try:
+            for number, _description, step in MIGRATIONS:
+                if number <= version:
+                    continue
+                with db.atomic():
+                    step(migrator)
+                    if sqlite and db.execute_sql("PRAGMA foreign_key_check").fetchall():
+                        raise RuntimeError(f"migration {number} broke a foreign key")
+                    SchemaVersion.create(version=number)
+                applied.append(number)
+        finally:
+            if sqlite:
+                db.execute_sql("PRAGMA foreign_keys = ON")
         return applied

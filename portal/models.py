@@ -14,6 +14,7 @@ from peewee import (
     Model,
     TextField,
     Check,
+    SQL,
 )
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -89,7 +90,8 @@ class User(UserMixin, BaseModel):
     # Flask-Login's id: rotated at logout and password change so old cookies stop working.
     session_token = CharField(max_length=64, unique=True, default=new_token)
     active = BooleanField(default=True)
-    failed_logins = IntegerField(default=0)
+    # DEFAULT 0 in the schema too, as migration 2 adds it to existing databases
+    failed_logins = IntegerField(default=0, constraints=[SQL("DEFAULT 0")])
     locked_until = DateTimeField(null=True)
     created_at = DateTimeField(default=utcnow)
 

@@ -1,11 +1,11 @@
 """Shared view helpers: htmx-aware rendering, redirects, safe ``next`` and error pages."""
 from urllib.parse import urlsplit
 
-from flask import make_response, redirect, render_template, request
+from flask import make_response, redirect, render_template
 from flask_babel import gettext as _
 from flask_htmx import HTMX
 from flask_wtf.csrf import CSRFError
-from jinja2_fragments.flask import render_block
+from jinja2_fragments.flask import render_block, render_blocks
 
 htmx = HTMX()
 
@@ -16,9 +16,12 @@ def is_htmx():
 
 
 def render(template, block=None, status=200, **context):
-    """The whole page, or only ``block`` of it for an htmx request."""
+    """The whole page, or for an htmx request only ``block`` (a name, or a list of names)."""
     if block and is_htmx():
-        body = render_block(template, block, **context)
+        if isinstance(block, (list, tuple)):
+            body = render_blocks(template, list(block), **context)
+        else:
+            body = render_block(template, block, **context)
     else:
         body = render_template(template, **context)
     return make_response(body, status)

@@ -1,5 +1,4 @@
 """Per-IP login limits: HTTP 429 with Retry-After, a localized page, nothing else changes."""
-from conftest import GIULIA, PASSWORD
 
 
 def test_login_is_limited_per_address(make_app):

@@ -1,0 +1,277 @@
+"""Login, logout, bad credentials, the login lock, safe ``next`` and CSRF on POST."""
+import datetime as dt
+import re
+
+import pytest
+
+from conftest import GIULIA, MARCO, PASSWORD
+from portal.db import db
+from portal.models import User
+
+EN = {"Accept-Language": "en"}
+GENERIC_ERROR = ("Email or password is not correct, or the account is temporarily locked "
+                 "after too many attempts.")
+_ALERT = re.compile(r'<div class="alert alert-error" role="alert">(.*?)</div>', re.S)
+
+
+def alert_text(response):
+    """The text of the login form's error message (None when there is none)."""
+    match = _ALERT.search(response.get_data(as_text=True))
+    return match.group(1).strip() if match else None
+
+
+def post_login(browser, email, password, **data):
+    """Submit the login form in English with a valid CSRF token."""
+    browser.refresh_token("/login")
+    return browser.post("/login", {"email": email, "password": password, **data}, headers=EN)
+
+
+def user(email):
+    """The user row as it is now in the database."""
+    with db.connection_context():
+        return User.get(User.email == email)
+
+
+def test_login_then_dashboard_shows_the_user(browser):
+    response = post_login(browser, GIULIA, PASSWORD)
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/"
+    page = browser.get("/", headers=EN)
+    assert page.status_code == 200
+    assert '<span class="user-name">Giulia Rossi</span>' in page.get_data(as_text=True)
+
+
+def test_login_email_is_case_insensitive_and_trimmed(browser):
+    response = post_login(browser, "  Giulia.ROSSI@Example.IT ", PASSWORD)
+    assert response.status_code == 303
+
+
+def test_login_page_is_served_to_anonymous_users(client):
+    response = client.get("/login", headers=EN)
+    assert response.status_code == 200
+    body = response.get_data(as_text=True)
+    assert 'name="email"' in body and 'name="password"' in body
+    assert 'autocomplete="current-password"' in body
+
+
+def test_logged_in_user_visiting_login_goes_to_dashboard(giulia):
+    response = giulia.get("/login")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"
+
+
+def test_logout_ends_the_session(giulia):
+    response = giulia.post("/logout", headers=EN)
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/login"
+    assert "You have logged out." in giulia.get("/login", headers=EN).get_data(as_text=True)
+    after = giulia.get("/")
+    assert after.status_code == 302
+    assert after.headers["Location"].startswith("/login")
+
+
+def test_logout_requires_post(giulia):
+    assert giulia.get("/logout").status_code == 405
+    assert giulia.get("/").status_code == 200
+
+
+def test_logout_invalidates_a_copied_session_cookie(app, giulia):
+    stolen = giulia.client.get_cookie("session").value
+    assert giulia.get("/").status_code == 200
+    giulia.post("/logout")
+    attacker = app.test_client()
+    attacker.set_cookie("session", stolen)
+    response = attacker.get("/")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login")
+
+
+def test_login_clears_the_previous_session_but_keeps_the_language(app, browser):
+    browser.refresh_token("/login")
+    browser.post("/locale", {"locale": "en", "next": "/login"})
+    before = browser.client.get_cookie("session").value
+    post_login(browser, GIULIA, PASSWORD)
+    page = browser.get("/")
+    assert '<html lang="en"' in page.get_data(as_text=True)
+    # The anonymous cookie does not become a logged-in one (no session fixation).
+    replay = app.test_client()
+    replay.set_cookie("session", before)
+    assert replay.get("/").status_code == 302
+
+
+@pytest.mark.parametrize("email, password", [
+    (GIULIA, "wrong-password"),
+    ("nobody@example.it", PASSWORD),
+    ("nobody@example.it", "wrong-password"),
+    (GIULIA, ""),
+    ("", ""),
+])
+def test_bad_credentials_get_the_one_generic_message(browser, email, password):
+    response = post_login(browser, email, password)
+    assert response.status_code == 401
+    assert alert_text(response) == GENERIC_ERROR
+    assert browser.get("/").status_code == 302
+
+
+def test_wrong_password_and_unknown_email_answer_the_same(browser):
+    wrong = post_login(browser, GIULIA, "not-her-password")
+    unknown = post_login(browser, "nobody@example.it", PASSWORD)
+    assert (wrong.status_code, alert_text(wrong)) == (unknown.status_code, alert_text(unknown))
+
+
+def test_failed_login_keeps_the_typed_email(browser):
+    response = post_login(browser, GIULIA, "wrong")
+    assert f'value="{GIULIA}"' in response.get_data(as_text=True)
+
+
+def test_inactive_user_cannot_log_in(browser):
+    with db.connection_context():
+        User.update(active=False).where(User.email == MARCO).execute()
+    response = post_login(browser, MARCO, PASSWORD)
+    assert response.status_code == 401
+    assert alert_text(response) == GENERIC_ERROR
+
+
+def test_login_locks_after_repeated_failures_with_the_same_message(browser):
+    from portal.auth import LOCK_AFTER
+    for _ in range(LOCK_AFTER):
+        assert post_login(browser, GIULIA, "guess").status_code == 401
+    locked = user(GIULIA)
+    assert locked.failed_logins == LOCK_AFTER
+    assert locked.locked_until is not None
+    # Now even the right password is refused, with the very same generic message.
+    response = post_login(browser, GIULIA, PASSWORD)
+    assert response.status_code == 401
+    assert alert_text(response) == GENERIC_ERROR
+    assert browser.get("/").status_code == 302
+
+
+def test_failures_below_the_threshold_do_not_lock_and_success_resets(browser):
+    from portal.auth import LOCK_AFTER
+    for _ in range(LOCK_AFTER - 1):
+        post_login(browser, GIULIA, "guess")
+    assert user(GIULIA).locked_until is None
+    assert post_login(browser, GIULIA, PASSWORD).status_code == 303
+    assert user(GIULIA).failed_logins == 0
+
+
+def test_login_works_again_once_the_lock_expired(browser):
+    from portal.auth import LOCK_AFTER
+    for _ in range(LOCK_AFTER):
+        post_login(browser, GIULIA, "guess")
+    past = dt.datetime(2020, 1, 1)
+    with db.connection_context():
+        User.update(locked_until=past).where(User.email == GIULIA).execute()
+    assert post_login(browser, GIULIA, PASSWORD).status_code == 303
+    refreshed = user(GIULIA)
+    assert (refreshed.failed_logins, refreshed.locked_until) == (0, None)
+
+
+def test_lock_grows_with_further_failures():
+    from portal.auth import LOCK_AFTER, _lock_for
+    assert _lock_for(LOCK_AFTER - 1) is None
+    assert _lock_for(LOCK_AFTER) == dt.timedelta(seconds=60)
+    assert _lock_for(LOCK_AFTER + 1) == dt.timedelta(seconds=120)
+    assert _lock_for(LOCK_AFTER + 50) == dt.timedelta(hours=1)
+
+
+# --- safe ``next`` ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("target", ["/help/support", "/help/corporate?x=1"])
+def test_login_follows_a_same_site_next(browser, target):
+    response = post_login(browser, GIULIA, PASSWORD, next=target)
+    assert response.status_code == 303
+    assert response.headers["Location"] == target
+
+
+UNSAFE_NEXT = ["//evil.com", "https://evil.com", "/\\evil.com", "javascript:alert(1)",
+               "http:/evil.com", "///evil.com", "\\\\evil.com", " //evil.com", "/\t/evil.com",
+               "evil.com"]
+
+
+@pytest.mark.parametrize("target", UNSAFE_NEXT)
+def test_login_refuses_an_unsafe_next(browser, target):
+    response = post_login(browser, GIULIA, PASSWORD, next=target)
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/"
+
+
+@pytest.mark.parametrize("target", UNSAFE_NEXT)
+def test_login_form_does_not_carry_an_unsafe_next(client, target):
+    body = client.get("/login", query_string={"next": target}).get_data(as_text=True)
+    login_form = body[body.index('action="/login"'):]
+    assert 'name="next"' not in login_form[:login_form.index("</form>")]
+
+
+def test_login_form_carries_a_safe_next_from_the_query(client):
+    body = client.get("/login?next=/help/support").get_data(as_text=True)
+    assert '<input type="hidden" name="next" value="/help/support">' in body
+
+
+def test_login_required_page_sends_to_login_with_next_and_back(browser):
+    response = browser.get("/?tab=1")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login?next=/?tab%3D1"
+    browser.refresh_token(response.headers["Location"])
+    back = browser.post("/login", {"email": GIULIA, "password": PASSWORD, "next": "/?tab=1"})
+    assert back.headers["Location"] == "/?tab=1"
+
+
+# --- CSRF --------------------------------------------------------------------------------------
+
+def test_login_without_csrf_token_is_refused_with_a_clear_page(browser):
+    response = browser.post("/login", {"email": GIULIA, "password": PASSWORD}, csrf=False,
+                            headers=EN)
+    assert response.status_code == 400
+    body = response.get_data(as_text=True)
+    assert "<h1>This form has expired</h1>" in body
+    assert "For your security the form could not be sent." in body
+    assert browser.get("/").status_code == 302
+
+
+def test_wrong_csrf_token_is_refused(browser):
+    response = browser.post("/login", {"email": GIULIA, "password": PASSWORD,
+                                       "csrf_token": "forged"}, headers=EN)
+    assert response.status_code == 400
+    assert "This form has expired" in response.get_data(as_text=True)
+
+
+def test_csrf_token_of_another_session_is_refused(app, giulia):
+    other = app.test_client()
+    page = other.get("/login").get_data(as_text=True)
+    foreign = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    response = giulia.post("/logout", {"csrf_token": foreign})
+    assert response.status_code == 400
+    assert giulia.get("/").status_code == 200
+
+
+def test_logout_without_csrf_is_refused_and_keeps_the_session(giulia):
+    response = giulia.post("/logout", csrf=False, headers=EN)
+    assert response.status_code == 400
+    assert giulia.get("/").status_code == 200
+
+
+def test_csrf_error_is_localized(browser):
+    it = browser.post("/login", {"email": GIULIA}, csrf=False, headers={"Accept-Language": "it"})
+    assert it.status_code == 400
+    assert '<html lang="it"' in it.get_data(as_text=True)
+    en = browser.post("/login", {"email": GIULIA}, csrf=False, headers=EN)
+    assert '<html lang="en"' in en.get_data(as_text=True)
+
+
+def test_htmx_post_without_csrf_gets_a_fragment(giulia):
+    response = giulia.post("/logout", htmx=True, csrf=False, headers=EN)
+    assert response.status_code == 400
+    body = response.get_data(as_text=True)
+    assert "<html" not in body
+    assert body.startswith('<div class="alert alert-error" role="alert">')
+    assert "This form has expired" in body
+    assert response.headers["HX-Retarget"] == "#flash-messages"
+    assert response.headers["HX-Reswap"] == "innerHTML"
+
+
+def test_htmx_post_with_csrf_header_is_accepted(giulia):
+    response = giulia.post("/logout", htmx=True)
+    assert response.status_code == 200
+    assert response.headers["HX-Redirect"] == "/login"
+    assert giulia.get("/").status_code == 302

@@ -1,0 +1,245 @@
+"""Operator commands: db upgrade, catalog load, demo seed, users create, accounts list."""
+import pytest
+
+from conftest import Browser, GIULIA, PASSWORD
+from portal import create_app
+from portal.db import db
+from portal.models import Account, Plan, Product, Subscription, User
+
+BROKEN_TOML = 'products = [\n  { code = "webinar", name = \n'
+
+
+@pytest.fixture
+def empty_app(database_url):
+    """An app on a database nothing has been created in yet."""
+    return create_app({"TESTING": True, "DATABASE_URL": database_url,
+                       "SECRET_KEY": "test-secret", "FIXED_TODAY": "2026-11-26"})
+
+
+def invoke(app, *args, input=None):
+    """Run ``flask <args>`` against ``app``."""
+    return app.test_cli_runner().invoke(args=list(args), input=input)
+
+
+def count(model, *where):
+    with db.connection_context():
+        query = model.select()
+        return (query.where(*where) if where else query).count()
+
+
+def assert_clean_error(result, text):
+    """The command failed with a one-line message, not a traceback."""
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit), result.exc_info
+    assert "Traceback" not in result.output
+    assert text in result.output
+
+
+# --- db upgrade --------------------------------------------------------------------------------
+
+def test_db_upgrade_creates_the_schema(empty_app):
+    from portal.migrations import LATEST
+    result = invoke(empty_app, "db", "upgrade")
+    assert result.exit_code == 0, result.output
+    assert "Applied migrations: 1, 2" in result.output
+    assert f"Database at schema version {LATEST}." in result.output
+    with db.connection_context():
+        assert {"account", "user", "subscription", "schema_version"} <= set(db.get_tables())
+
+
+def test_db_upgrade_twice_applies_nothing(empty_app):
+    invoke(empty_app, "db", "upgrade")
+    result = invoke(empty_app, "db", "upgrade")
+    assert result.exit_code == 0
+    assert "Applied" not in result.output
+    assert "Database at schema version 2." in result.output
+
+
+# --- catalog load ------------------------------------------------------------------------------
+
+def test_catalog_load_default_file(empty_app):
+    invoke(empty_app, "db", "upgrade")
+    result = invoke(empty_app, "catalog", "load")
+    assert result.exit_code == 0, result.output
+    assert "Loaded 2 products and 6 plans from" in result.output
+    with db.connection_context():
+        standard = Plan.get(Plan.code == "webinar-standard")
+        assert (standard.monthly_cents, standard.annual_cents, standard.tier) == (11900, 118800, 2)
+        enterprise = Plan.get(Plan.code == "webinar-enterprise")
+        assert enterprise.self_service is False and enterprise.monthly_cents is None
+
+
+def test_catalog_load_again_updates_in_place(app, tmp_path):
+    path = tmp_path / "catalog.toml"
+    text = open(app.config["CATALOG_PATH"], encoding="utf-8").read()
+    path.write_text(text.replace("monthly_cents = 11900", "monthly_cents = 12900"))
+    result = invoke(app, "catalog", "load", str(path))
+    assert result.exit_code == 0, result.output
+    assert count(Plan) == 6 and count(Product) == 2
+    with db.connection_context():
+        assert Plan.get(Plan.code == "webinar-standard").monthly_cents == 12900
+        # Subscriptions still point at the same plan rows.
+        assert Subscription.get_by_id(1).plan.code == "webinar-standard"
+
+
+@pytest.mark.parametrize("content, message", [
+    (BROKEN_TOML, "catalog.toml"),
+    ("title = 'no products'\n", "the catalog has no [[products]]"),
+    ('[[products]]\ncode = "x"\nname = "X"\n[[products.plans]]\ncode = "x1"\nname = "X1"\n'
+     'tier = "one"\nmonthly_cents = 1\nannual_cents = 1\n', "tier must be an integer"),
+    ('[[products]]\ncode = "x"\nname = "X"\n[[products.plans]]\ncode = "x1"\nname = "X1"\n'
+     'tier = 1\nmonthly_cents = 1.5\nannual_cents = 1\n', "monthly_cents must be a whole number"),
+    ('[[products]]\ncode = "x"\nname = "X"\n[[products.plans]]\ncode = "x1"\nname = "X1"\n'
+     'tier = 1\nmonthly_cents = 1\nannual_cents = 1\nfeatures = ["teleport"]\n',
+     "unknown feature 'teleport'"),
+    ("\xff\xfe not utf-8", "catalog.toml"),
+])
+def test_catalog_load_broken_file_gives_a_clear_error(app, tmp_path, content, message):
+    path = tmp_path / "catalog.toml"
+    path.write_bytes(content.encode("latin-1") if content.startswith("\xff") else
+                     content.encode("utf-8"))
+    result = invoke(app, "catalog", "load", str(path))
+    assert_clean_error(result, message)
+    assert f"Error: {path}:" in result.output
+    assert count(Plan) == 6  # nothing changed
+
+
+def test_catalog_load_missing_file(app, tmp_path):
+    result = invoke(app, "catalog", "load", str(tmp_path / "nope.toml"))
+    assert result.exit_code == 2
+    assert "does not exist" in result.output
+
+
+# --- demo seed ---------------------------------------------------------------------------------
+
+def test_demo_seed_into_an_empty_database(make_app):
+    app = make_app(seed=False)
+    result = invoke(app, "demo", "seed")
+    assert result.exit_code == 0, result.output
+    assert "Demo data seeded. Logins (password demo1234):" in result.output
+    assert GIULIA in result.output
+    assert count(Account) == 2 and count(User) == 8 and count(Subscription) == 3
+    browser = Browser(app.test_client())
+    browser.login(GIULIA, PASSWORD)
+
+
+def test_demo_seed_refuses_a_database_with_accounts(app):
+    result = invoke(app, "demo", "seed")
+    assert_clean_error(result, "The database already holds accounts.")
+    assert count(Account) == 2
+
+
+def test_demo_seed_if_empty_does_nothing_when_accounts_exist(app):
+    result = invoke(app, "demo", "seed", "--if-empty")
+    assert result.exit_code == 0
+    assert "Accounts exist already: demo data not seeded." in result.output
+    assert count(Account) == 2 and count(User) == 8
+
+
+def test_demo_seed_if_empty_seeds_an_empty_database(make_app):
+    app = make_app(seed=False)
+    result = invoke(app, "demo", "seed", "--if-empty")
+    assert result.exit_code == 0, result.output
+    assert count(Account) == 2
+
+
+def test_demo_seed_without_a_catalog_says_what_to_do(empty_app):
+    invoke(empty_app, "db", "upgrade")
+    result = invoke(empty_app, "demo", "seed")
+    assert_clean_error(result, "load the catalog first")
+    assert count(Account) == 0
+
+
+# --- users create ------------------------------------------------------------------------------
+
+def test_users_create_with_options(app):
+    result = invoke(app, "users", "create", "--email", " New.User@Example.IT ",
+                    "--name", "New User", "--account", "Rossi Eventi S.r.l.",
+                    "--role", "billing_contact", "--password", "s3cret-pass")
+    assert result.exit_code == 0, result.output
+    assert "Created billing_contact new.user@example.it in Rossi Eventi S.r.l." in result.output
+    with db.connection_context():
+        created = User.get(User.email == "new.user@example.it")
+        assert created.role == "billing_contact" and created.account.name == "Rossi Eventi S.r.l."
+        assert created.password_hash != "s3cret-pass"
+    browser = Browser(app.test_client())
+    browser.login("new.user@example.it", "s3cret-pass")
+
+
+def test_users_create_with_prompts(app):
+    result = invoke(app, "users", "create",
+                    input="p@example.it\nPia Prompt\nGlobex Italia S.p.A.\nlong-enough\n"
+                          "long-enough\n")
+    assert result.exit_code == 0, result.output
+    assert "Email:" in result.output and "Account name:" in result.output
+    assert "Repeat for confirmation:" in result.output
+    assert "long-enough" not in result.output  # the password is not echoed
+    with db.connection_context():
+        created = User.get(User.email == "p@example.it")
+        assert (created.name, created.role, created.account.kind) == (
+            "Pia Prompt", "member", "corporate")
+
+
+def test_users_create_password_confirmation_must_match(app):
+    result = invoke(app, "users", "create", "--email", "q@example.it", "--name", "Q",
+                    "--account", "Rossi Eventi S.r.l.",
+                    input="first-password\nother-password\nfirst-password\nfirst-password\n")
+    assert result.exit_code == 0, result.output
+    assert "Error: The two entered values do not match." in result.output
+
+
+@pytest.mark.parametrize("email", [GIULIA, "GIULIA.ROSSI@example.it", " giulia.rossi@EXAMPLE.it"])
+def test_users_create_refuses_a_duplicate_email(app, email):
+    result = invoke(app, "users", "create", "--email", email, "--name", "Giulia Two",
+                    "--account", "Rossi Eventi S.r.l.", "--password", "long-enough")
+    assert_clean_error(result, "exists already")
+    assert count(User) == 8
+
+
+def test_users_create_refuses_a_short_password(app):
+    result = invoke(app, "users", "create", "--email", "s@example.it", "--name", "S",
+                    "--account", "Rossi Eventi S.r.l.", "--password", "short")
+    assert_clean_error(result, "The password must be at least 8 characters long.")
+    assert count(User, User.email == "s@example.it") == 0
+
+
+def test_users_create_refuses_an_unknown_account(app):
+    result = invoke(app, "users", "create", "--email", "s@example.it", "--name", "S",
+                    "--account", "Nobody Ltd", "--password", "long-enough")
+    assert_clean_error(result, "No account named 'Nobody Ltd'.")
+
+
+def test_users_create_refuses_an_unknown_role(app):
+    result = invoke(app, "users", "create", "--email", "s@example.it", "--name", "S",
+                    "--account", "Rossi Eventi S.r.l.", "--role", "admin",
+                    "--password", "long-enough")
+    assert result.exit_code == 2
+    assert count(User, User.email == "s@example.it") == 0
+
+
+def test_users_create_refuses_an_invalid_email(app):
+    result = invoke(app, "users", "create", "--email", "not-an-email", "--name", "S",
+                    "--account", "Rossi Eventi S.r.l.", "--password", "long-enough")
+    assert_clean_error(result, "not a valid email address")
+    assert count(User) == 8
+
+
+# --- accounts list -----------------------------------------------------------------------------
+
+def test_accounts_list(app):
+    result = invoke(app, "accounts", "list")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert len(lines) == 2
+    globex, rossi = lines  # sorted by name
+    assert "Globex Italia S.p.A." in globex and "corporate" in globex and "users 2" in globex
+    assert "balance       0.00" in globex
+    assert "Rossi Eventi S.r.l." in rossi and "self_service" in rossi and " IT " in rossi
+    assert "balance      50.00" in rossi and "users 6" in rossi
+
+
+def test_accounts_list_shows_an_account_without_users(app):
+    with db.connection_context():
+        Account.create(name="Zeta Empty", kind="self_service", country="DE")
+    last = invoke(app, "accounts", "list").output.splitlines()[-1]
+    assert "Zeta Empty" in last and "users 0" in last

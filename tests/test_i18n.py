@@ -1,0 +1,229 @@
+"""Locale negotiation, the language switcher and money/date/number formatting."""
+import datetime as dt
+
+import pytest
+from flask import render_template_string
+
+from conftest import GIULIA, PASSWORD
+from portal.db import db
+from portal.i18n import date, money, number, percent, select_locale
+from portal.models import User
+
+NBSP = "\u00a0"
+
+
+def html_lang(response):
+    """The ``lang`` attribute of the page's <html> element."""
+    body = response.get_data(as_text=True)
+    start = body.index("<html lang=\"") + len("<html lang=\"")
+    return body[start:body.index('"', start)]
+
+
+def switch(browser, locale, next_url="/login"):
+    """Use the language switcher in the header."""
+    return browser.post("/locale", {"locale": locale, "next": next_url})
+
+
+def saved_locale(email=GIULIA):
+    with db.connection_context():
+        return User.get(User.email == email).locale
+
+
+# --- negotiation order -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("accept, expected", [
+    (None, "it"),
+    ("en", "en"),
+    ("it", "it"),
+    ("en-US,en;q=0.9", "en"),
+    ("en-GB", "en"),
+    ("ja-JP,ja;q=0.9", "it"),          # unknown locale: Italian
+    ("fr, en;q=0.5", "en"),
+    ("ja, it;q=0.4, en;q=0.8", "en"),  # quality order wins
+    ("*", "it"),
+])
+def test_accept_language_then_italian(client, accept, expected):
+    headers = {"Accept-Language": accept} if accept else {}
+    response = client.get("/login", headers=headers)
+    assert response.status_code == 200
+    assert html_lang(response) == expected
+
+
+def test_session_choice_beats_accept_language(browser):
+    browser.refresh_token()
+    response = switch(browser, "en")
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/login"
+    assert html_lang(browser.get("/login", headers={"Accept-Language": "it"})) == "en"
+    switch(browser, "it")
+    assert html_lang(browser.get("/login", headers={"Accept-Language": "en"})) == "it"
+
+
+def test_unknown_locale_from_the_switcher_is_ignored(browser):
+    browser.refresh_token()
+    switch(browser, "ja")
+    assert html_lang(browser.get("/login")) == "it"
+    switch(browser, "en")
+    switch(browser, "xx")
+    assert html_lang(browser.get("/login")) == "en"
+
+
+def test_user_preference_beats_session_and_accept_language(giulia):
+    switch(giulia, "it")
+    with db.connection_context():
+        User.update(locale="en").where(User.email == GIULIA).execute()
+    assert html_lang(giulia.get("/", headers={"Accept-Language": "it"})) == "en"
+
+
+def test_unknown_saved_preference_falls_back(giulia):
+    with db.connection_context():
+        User.update(locale="xx").where(User.email == GIULIA).execute()
+    assert html_lang(giulia.get("/")) == "it"
+    assert html_lang(giulia.get("/", headers={"Accept-Language": "en"})) == "en"
+
+
+def test_switcher_saves_the_preference_on_the_user(app, giulia):
+    assert saved_locale() is None
+    response = switch(giulia, "en", next_url="/")
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/"
+    assert saved_locale() == "en"
+    # A new browser, Italian by its header, gets English as soon as Giulia logs in.
+    from conftest import Browser
+    other = Browser(app.test_client())
+    assert html_lang(other.get("/login", headers={"Accept-Language": "it"})) == "it"
+    other.login(GIULIA, PASSWORD)
+    assert html_lang(other.get("/", headers={"Accept-Language": "it"})) == "en"
+
+
+def test_switcher_ignores_an_unknown_locale_for_the_user(giulia):
+    switch(giulia, "en", next_url="/")
+    switch(giulia, "klingon", next_url="/")
+    assert saved_locale() == "en"
+
+
+def test_switcher_anonymous_saves_nothing_on_users(browser):
+    browser.refresh_token()
+    switch(browser, "en")
+    with db.connection_context():
+        assert User.select().where(User.locale.is_null(False)).count() == 0
+
+
+@pytest.mark.parametrize("target", ["//evil.com", "https://evil.com", "/\\evil.com",
+                                    "javascript:alert(1)"])
+def test_switcher_refuses_an_unsafe_next(browser, target):
+    browser.refresh_token()
+    response = switch(browser, "en", next_url=target)
+    assert response.headers["Location"] == "/"
+
+
+def test_switcher_requires_csrf(browser):
+    response = browser.post("/locale", {"locale": "en"}, csrf=False)
+    assert response.status_code == 400
+    assert html_lang(browser.get("/login")) == "it"
+
+
+def test_switcher_marks_the_current_language(client):
+    body = client.get("/login", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert '<option value="en" lang="en" selected>English</option>' in body
+    assert '<option value="it" lang="it" >Italiano</option>' in body
+
+
+def test_select_locale_outside_a_user(app):
+    with app.test_request_context(headers={"Accept-Language": "ja"}):
+        assert select_locale() == "it"
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        assert select_locale() == "en"
+
+
+def test_ui_strings_follow_the_locale(client):
+    body = client.get("/login", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "<h1>Log in to the Billing Center</h1>" in body
+
+
+# --- formatting --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("locale, cents, expected", [
+    ("it", 123450, f"1.234,50{NBSP}€"),
+    ("it", 5000, f"50,00{NBSP}€"),
+    ("it", 0, f"0,00{NBSP}€"),
+    ("it", 5, f"0,05{NBSP}€"),
+    ("it", -11900, f"-119,00{NBSP}€"),
+    ("it", 123456789, f"1.234.567,89{NBSP}€"),
+    ("en", 123450, "€1,234.50"),
+    ("en", 5000, "€50.00"),
+    ("en", 5, "€0.05"),
+    ("en", -11900, "-€119.00"),
+    ("en", 123456789, "€1,234,567.89"),
+])
+def test_money(app, locale, cents, expected):
+    with app.test_request_context(headers={"Accept-Language": locale}):
+        assert money(cents) == expected
+
+
+def test_money_none_is_blank(app):
+    with app.test_request_context():
+        assert money(None) == ""
+
+
+def test_money_is_exact_for_large_amounts(app):
+    # 0.1 + 0.2 style float errors would show up in the last digit.
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        assert money(999999999999999) == "€9,999,999,999,999.99"
+
+
+@pytest.mark.parametrize("locale, expected", [
+    ("it", "26 nov 2026"),
+    ("en", "Nov 26, 2026"),
+])
+def test_date(app, locale, expected):
+    with app.test_request_context(headers={"Accept-Language": locale}):
+        assert date(dt.date(2026, 11, 26)) == expected
+        assert date("2026-11-26") == expected
+        assert date(None) == ""
+
+
+def test_long_date(app):
+    with app.test_request_context(headers={"Accept-Language": "it"}):
+        assert date(dt.date(2026, 11, 26), "long") == "26 novembre 2026"
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        assert date(dt.date(2026, 11, 26), "long") == "November 26, 2026"
+
+
+@pytest.mark.parametrize("locale, value, expected", [
+    ("it", 1234, "1.234"),
+    ("en", 1234, "1,234"),
+    ("it", 5, "5"),
+])
+def test_number(app, locale, value, expected):
+    with app.test_request_context(headers={"Accept-Language": locale}):
+        assert number(value) == expected
+
+
+@pytest.mark.parametrize("locale, rate, expected", [
+    ("it", "0.22", "22%"),
+    ("en", "0.22", "22%"),
+    ("it", "0.045", "4,5%"),
+    ("en", "0.045", "4.5%"),
+    ("it", "0", "0%"),
+])
+def test_percent(app, locale, rate, expected):
+    with app.test_request_context(headers={"Accept-Language": locale}):
+        assert percent(rate) == expected
+
+
+def test_filters_are_registered_in_templates(app):
+    template = "{{ 123450|money }}|{{ d|date }}|{{ 1234|number }}|{{ '0.22'|percent }}"
+    with app.test_request_context(headers={"Accept-Language": "it"}):
+        assert render_template_string(template, d=dt.date(2026, 11, 26)) == (
+            f"1.234,50{NBSP}€|26 nov 2026|1.234|22%")
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        assert render_template_string(template, d=dt.date(2026, 11, 26)) == (
+            "€1,234.50|Nov 26, 2026|1,234|22%")
+
+
+def test_formatting_follows_the_users_saved_locale(giulia):
+    with db.connection_context():
+        User.update(locale="en").where(User.email == GIULIA).execute()
+    body = giulia.get("/", headers={"Accept-Language": "it"}).get_data(as_text=True)
+    assert "<strong>€50.00</strong>" in body
