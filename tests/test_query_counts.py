@@ -1,0 +1,79 @@
+"""Query budgets of the pages the benchmark loads (issue 10): counts, not times.
+
+Each budget is checked twice: on the demo data, and after the account has grown (hundreds of
+users, assignments and pending changes), where the count must not move: a query per row would
+show here long before it shows in ``make bench``.
+"""
+import pytest
+from conftest import GIULIA
+
+from portal.db import db
+from portal.models import Account, CartItem, LicenseAssignment, Subscription, User
+
+# 600 licenses: valid before and after grow_rossi() (304 users enabled then).
+SUMMARY = "/subscriptions/1/change?plan=webinar-pro&licenses=600&frequency=annual"
+LICENSES = "/subscriptions/1/licenses"
+
+#: The issue's limit for the summary partial, and today's counts for the other two pages.
+SUMMARY_BUDGET = 3   # user, subscription (plan, product, account joined), both counts at once
+DASHBOARD_BUDGET = 6  # user, account, subscriptions, assigned counts, cart badge (x2)
+LICENSES_BUDGET = 7   # user, subscription, users count, users page, assigned, ...
+
+
+def grow_rossi(users=300):
+    """Give Rossi Eventi many more users, assignments and a pending cart change."""
+    with db.connection_context(), db.atomic():
+        rossi = Account.get(Account.name == "Rossi Eventi S.r.l.")
+        User.insert_many([{"email": f"grown{i:04d}@example.it", "name": f"Grown {i:04d}",
+                           "password_hash": "!", "account": rossi.id, "role": "member",
+                           "session_token": f"grown-token-{i:04d}"}
+                          for i in range(users)]).execute()
+        webinar = Subscription.get_by_id(1)
+        Subscription.update(licenses=500).where(Subscription.id == 1).execute()
+        grown = User.select(User.id).where(User.email.startswith("grown"))
+        LicenseAssignment.insert_many([{"subscription": webinar.id, "user": u.id}
+                                       for u in grown]).execute()
+        giulia = User.get(User.email == GIULIA)
+        meeting = Subscription.get_by_id(2)
+        CartItem.create(user=giulia, subscription=meeting.id, plan=meeting.plan_id, licenses=3,
+                        frequency="monthly")
+
+
+def counted(count_queries, giulia, path, htmx=False):
+    """(response, statements) of one request, after a warm-up request (the catalog cache)."""
+    giulia.get(path, htmx=htmx)
+    with count_queries() as queries:
+        response = giulia.get(path, htmx=htmx)
+    assert response.status_code == 200, response.status_code
+    return response, queries
+
+
+@pytest.mark.parametrize("path,htmx,budget", [
+    (SUMMARY, True, SUMMARY_BUDGET),
+    ("/", False, DASHBOARD_BUDGET),
+    (LICENSES, False, LICENSES_BUDGET),
+], ids=["summary", "dashboard", "licenses"])
+def test_query_budget_holds_and_does_not_grow_with_the_account(giulia, count_queries, path,
+                                                               htmx, budget):
+    _, before = counted(count_queries, giulia, path, htmx)
+    assert before.count <= budget, before.queries
+    grow_rossi()
+    _, after = counted(count_queries, giulia, path, htmx)
+    assert after.count == before.count, (before.queries, after.queries)
+
+
+def test_summary_partial_is_a_small_fragment(giulia, count_queries):
+    response, queries = counted(count_queries, giulia, SUMMARY, htmx=True)
+    body = response.get_data()
+    assert len(body) <= 4096
+    assert b"<html" not in body and b'id="order-summary"' in body
+    assert queries.count <= SUMMARY_BUDGET
+
+
+def test_summary_knows_about_other_cart_items_within_its_budget(giulia, count_queries):
+    grow_rossi()  # a pending change for the Meeting subscription is now in the cart
+    response, queries = counted(count_queries, giulia, SUMMARY, htmx=True)
+    assert queries.count <= SUMMARY_BUDGET
+    # the action button reads "Add to cart" when other changes are pending
+    english = giulia.get(SUMMARY, htmx=True, headers={"Accept-Language": "en"})
+    assert "Add to cart" in english.get_data(as_text=True)
