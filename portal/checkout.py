@@ -177,11 +177,11 @@ def place_order():
             form.get("fingerprint", ""), payment_input(form),
             seen_versions(form.get("versions")))
     except orders.OrderError as error:
-        return order_refused(error, _kept_card_fields(form))
+        return order_refused(error, _kept_card_fields(form), form.get("idempotency_key", ""))
     return see_other(url_for("checkout.confirmation", order_id=placed.order.id))
 
 
-def order_refused(error, card_form):
+def order_refused(error, card_form, key=""):
     """The answer to an order that was not placed: nothing changed, say why."""
     if isinstance(error, orders.ReviewRequired):
         flash(_("Please review your order before placing it."), "warning")
@@ -200,6 +200,11 @@ def order_refused(error, card_form):
     if isinstance(error, orders.CardRejected):
         return render_review(422, card_errors={error.field: error.code}, card_form=card_form)
     if isinstance(error, orders.PaymentFailed):
+        if not error.declined and orders.KEY_PATTERN.fullmatch(key or ""):
+            # The gateway failed, perhaps after charging (a timeout): the retry must carry
+            # the same key, which the gateway answers with the earlier charge, if any.
+            return render_review(402, payment_error=error.code, card_form=card_form,
+                                 idempotency_key=key)
         return render_review(402, payment_error=error.code, card_form=card_form)
     return render_review(422, payment_error="payment_required", card_form=card_form)
 

@@ -69,15 +69,15 @@ def init_app(app):
 
     @app.context_processor
     def _navigation():
-        from flask import current_app
         from flask_login import current_user
 
         def cart_badge():
+            """The cart badge's count, asked only by the templates that show it."""
             if not (current_user.is_authenticated and current_user.is_billing_contact):
                 return 0
             from .dashboard import cart_count
             return cart_count(current_user)
-        return {"url_endpoints": current_app.view_functions, "cart_badge": cart_badge}
+        return {"cart_badge": cart_badge}
 
     @app.after_request
     def _vary(response):

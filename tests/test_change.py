@@ -126,7 +126,8 @@ def test_invalid_choices_answer_422_with_localized_message(giulia, query, field,
         error = re.search(r'<p class="field-error" id="%s-error" hx-swap-oob="true">(.*?)</p>'
                           % field, body, re.S).group(1)
         assert text.replace("'", "&#39;") in error or text in error
-        assert text.replace("'", "&#39;") in body.split('id="order-summary"')[1]
+        summary = body.split('id="order-summary"')[1]
+        assert text.replace("'", "&#39;") in summary or text in summary
         assert re.search(r'value="add"[^>]*disabled', body)
         assert figure(body, "due") is None
 
