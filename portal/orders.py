@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from peewee import IntegrityError, fn
 
 from .clock import today_in
-from .db import db, for_update, is_postgres, write_transaction
+from .db import Prepared, db, for_update, is_postgres, write_transaction
 from .models import (
     Account,
     CartItem,
@@ -30,7 +30,6 @@ from .models import (
     PaymentMethod,
     Subscription,
     audit,
-    ledger_sum,
     utcnow,
 )
 from .payments import CardInvalid, GatewayError, PaymentDeclined, get_gateway
@@ -121,9 +120,30 @@ def check_review_fields(key, fingerprint):
         raise ReviewRequired()
 
 
+# The order's reads, their SQL built once (portal.db.Prepared): most of them run while the
+# write lock is held, which every other writer of the database waits for.
+_order_by_key = Prepared(lambda key: Order.select().where(Order.idempotency_key == key)
+                         .limit(1))
+_locked_account = Prepared(lambda account_id: for_update(
+    Account.select().where(Account.id == account_id).limit(1)))
+_subscription_versions = Prepared(
+    lambda account_id: Subscription.select(Subscription.id, Subscription.version,
+                                           Subscription.product)
+    .where(Subscription.account == account_id))
+_saved_method = Prepared(
+    lambda method_id, account_id, gateway: PaymentMethod.select()
+    .where((PaymentMethod.id == method_id) & (PaymentMethod.account == account_id)
+           & (PaymentMethod.gateway == gateway)).limit(1))
+_last_invoice_sequence = Prepared(
+    lambda year: Invoice.select(fn.MAX(Invoice.sequence)).where(Invoice.year == year).tuples())
+_ledger_sum = Prepared(  # the same sum as models.ledger_sum
+    lambda account_id: LedgerEntry.select(fn.COALESCE(fn.SUM(LedgerEntry.amount_cents), 0))
+    .where(LedgerEntry.account == account_id).tuples())
+
+
 def replayed_order(account_id, key, fingerprint):
     """The order this key already placed, or None; a different review with it is refused."""
-    order = Order.get_or_none(Order.idempotency_key == key)
+    order = _order_by_key.first(key)
     if order is None:
         return None
     if order.account_id != account_id or order.fingerprint != fingerprint:
@@ -170,7 +190,9 @@ class _ChargeFailed(Exception):
 
 def _place_locked(user, key, fingerprint, payment, seen_versions, gateway):
     """The body of the order transaction (the write lock is held)."""
-    account = for_update(Account.select().where(Account.id == user.account_id)).get()
+    account = _locked_account.first(int(user.account_id))
+    if account is None:
+        raise Account.DoesNotExist()
     order = replayed_order(account.id, key, fingerprint)
     if order is not None:
         return Placed(order, replayed=True)
@@ -191,9 +213,10 @@ def _place_locked(user, key, fingerprint, payment, seen_versions, gateway):
     method, new_card = _payment_method(account, payment, gateway, quote, today)
     order = _write_order(account, user, key, quote, entries, method, new_card)
     if quote.due > 0:
+        charge = _earlier_charge(account, key, gateway, quote.due, account.currency)
         try:
-            charge = gateway.charge(method.token, quote.due, account.currency, key,
-                                    description=f"Order {order.id}")
+            charge = charge or gateway.charge(method.token, quote.due, account.currency, key,
+                                              description=f"Order {order.id}")
         except (PaymentDeclined, GatewayError) as error:
             raise _ChargeFailed(quote.due, error) from None
         Order.update(payment_reference=charge.id).where(Order.id == order.id).execute()
@@ -204,17 +227,34 @@ def _place_locked(user, key, fingerprint, payment, seen_versions, gateway):
     return Placed(order)
 
 
+def _earlier_charge(account, key, gateway, amount, currency):
+    """A charge that went through under ``key`` although the gateway reported a failure.
+
+    Only looked for after a recorded gateway failure (not a decline) under this key: a
+    timeout may come after the money moved, and the retry must complete the order with that
+    charge instead of charging again or being refused for a different card.
+    """
+    failed_before = (PaymentAttempt.select()
+                     .where((PaymentAttempt.account == account.id)
+                            & (PaymentAttempt.idempotency_key == key)
+                            & (PaymentAttempt.status == "failed")).exists())
+    if not failed_before:
+        return None
+    charge = gateway.find_charge(key)
+    if charge is not None and (charge.amount_cents, charge.currency) == (amount, currency):
+        return charge
+    return None
+
+
 def changed_subscriptions(account, seen_versions):
     """Names of the account's subscriptions whose version moved past the review's."""
     if not seen_versions:
         return []
-    rows = (Subscription.select(Subscription.id, Subscription.version, Subscription.product)
-            .where((Subscription.account == account.id)
-                   & (Subscription.id.in_(list(seen_versions)))))
+    rows = _subscription_versions.rows(int(account.id))  # an account has a handful
     from .catalog import products_by_id
     products = products_by_id()
     return [products[row.product_id].name for row in rows
-            if row.version != seen_versions.get(row.id)]
+            if row.id in seen_versions and row.version != seen_versions[row.id]]
 
 
 def _payment_method(account, payment, gateway, quote, today):
@@ -233,9 +273,7 @@ def _payment_method(account, payment, gateway, quote, today):
         return method, True
     if payment.method_id is None:
         raise PaymentRequired()
-    method = PaymentMethod.get_or_none((PaymentMethod.id == payment.method_id)
-                                       & (PaymentMethod.account == account.id)
-                                       & (PaymentMethod.gateway == gateway.name))
+    method = _saved_method.first(int(payment.method_id), int(account.id), str(gateway.name))
     if method is None:
         raise PaymentRequired()
     if (method.exp_year, method.exp_month) < (today.year, today.month):
@@ -304,7 +342,7 @@ def _issue_invoice(order, account, today):
         # Numbers must be gapless and unique per year across accounts: one issuer at a time.
         db.execute_sql("LOCK TABLE invoice IN SHARE ROW EXCLUSIVE MODE")
     year = today.year
-    last = Invoice.select(fn.MAX(Invoice.sequence)).where(Invoice.year == year).scalar() or 0
+    last = _last_invoice_sequence.first(int(year))[0] or 0
     sequence = last + 1
     invoice = Invoice.create(
         order=order, account=account, year=year, sequence=sequence,
@@ -327,7 +365,7 @@ def _update_balance(order, account, quote):
     balance = quote.balance_after
     Account.update(balance_cents=balance).where(Account.id == account.id).execute()
     # The ledger is the truth: never commit a cached balance that disagrees with it.
-    if ledger_sum(account.id) != balance:
+    if _ledger_sum.first(int(account.id))[0] != balance:
         raise RuntimeError(f"ledger and balance disagree for account {account.id}")
 
 

@@ -128,6 +128,15 @@ class Gateway(ABC):
         first charge again. Raises ``PaymentDeclined`` or ``GatewayError``.
         """
 
+    @abstractmethod
+    def find_charge(self, idempotency_key: str) -> Charge | None:
+        """The successful charge made under ``idempotency_key``, if any.
+
+        Asked only after a gateway failure under that key: the failure may have come after
+        the money moved (a timeout), and then the order must be completed with that charge,
+        whatever card the customer types again.
+        """
+
 
 def parse_expiry(raw):
     """``"MM/YY"``, ``"MM / YYYY"`` or ``"MMYY"`` → (month, year) or (None, None)."""
@@ -244,6 +253,15 @@ class SandboxGateway(Gateway):
             charge = Charge("sandbox_ch_" + secrets.token_urlsafe(12), amount_cents, currency)
             self._charges[idempotency_key] = (charge, token)
             return charge
+
+    def find_charge(self, idempotency_key):
+        """The charge remembered for the key, if one succeeded."""
+        with self._lock:
+            earlier = self._charges.get(idempotency_key)
+        if earlier is None:
+            return None
+        charge = earlier[0]
+        return Charge(charge.id, charge.amount_cents, charge.currency, replayed=True)
 
     @classmethod
     def charges(cls):

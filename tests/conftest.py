@@ -21,6 +21,11 @@ BASE_CONFIG = {"TESTING": True, "SECRET_KEY": "test-secret",
                "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000"}
 
 
+# Per process, so that two test runs on one PostgreSQL server do not collide.
+TEMPLATE_DB = f"portal_template_{os.getpid()}"
+TEST_DB = f"portal_test_{os.getpid()}"
+
+
 def _postgres_admin(url):
     """A connection to the server's maintenance database, for CREATE/DROP DATABASE."""
     from playhouse.db_url import connect
@@ -42,10 +47,10 @@ def postgres_template():
     if not url:
         return None
     admin = _postgres_admin(url)
-    admin.execute_sql("DROP DATABASE IF EXISTS portal_template")
-    admin.execute_sql("CREATE DATABASE portal_template")
+    admin.execute_sql(f"DROP DATABASE IF EXISTS {TEMPLATE_DB}")
+    admin.execute_sql(f"CREATE DATABASE {TEMPLATE_DB}")
     admin.close()
-    template_url = _database_named(url, "portal_template")
+    template_url = _database_named(url, TEMPLATE_DB)
     app = create_app(dict(BASE_CONFIG, DATABASE_URL=template_url))
     _prepare(app, seed=True)
     if not db.is_closed():
@@ -60,10 +65,10 @@ def database_url(tmp_path, postgres_template):
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
         admin = _postgres_admin(url)
-        admin.execute_sql("DROP DATABASE IF EXISTS portal_test")
-        admin.execute_sql("CREATE DATABASE portal_test")
+        admin.execute_sql(f"DROP DATABASE IF EXISTS {TEST_DB}")
+        admin.execute_sql(f"CREATE DATABASE {TEST_DB}")
         admin.close()
-        return _database_named(url, "portal_test")
+        return _database_named(url, TEST_DB)
     return f"sqlite:///{tmp_path / 'portal.sqlite3'}"
 
 
@@ -112,7 +117,7 @@ def make_app(database_url, request, postgres_template):
             admin = _postgres_admin(os.environ["TEST_DATABASE_URL"])
             name = url.rsplit("/", 1)[1]
             admin.execute_sql(f"DROP DATABASE IF EXISTS {name}")
-            admin.execute_sql(f"CREATE DATABASE {name} TEMPLATE portal_template")
+            admin.execute_sql(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}")
             admin.close()
             app = create_app(settings)
             from portal.catalog import invalidate

@@ -128,6 +128,9 @@ def test_a_real_provider_is_a_new_class(app, monkeypatch):
         def charge(self, token, amount_cents, currency, idempotency_key, description=""):
             raise GatewayError("unavailable")
 
+        def find_charge(self, idempotency_key):
+            return None
+
     monkeypatch.setitem(GATEWAYS, "fake", lambda app: FakeProvider())
     app.config["PAYMENT_GATEWAY"] = "fake"
     with app.app_context():

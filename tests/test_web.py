@@ -61,7 +61,7 @@ def test_session_cookie_flags(giulia):
 
 
 def test_session_cookie_is_secure_in_production(make_app):
-    app = make_app(seed=False, ENV_NAME="production", SECRET_KEY="prod-secret-value")
+    app = make_app(seed=False, ENV_NAME="production", SECRET_KEY="prod-secret-value-0123456789abcdef")
     response = app.test_client().get("/login")
     assert "Secure" in response.headers["Set-Cookie"]
 
