@@ -1,5 +1,8 @@
 """Operator commands: ``flask --app portal <group> <command>``."""
+import glob
+import os
 import re
+import tempfile
 
 import click
 from flask import current_app
@@ -101,6 +104,23 @@ def users_create(email, name, account_name, role, password):
     click.echo(f"Created {role} {normalize_email(email)} in {account_name}.")
 
 
+@users_cli.command("set-password")
+@click.option("--email", prompt=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def users_set_password(email, password):
+    """Set a user's password (users added from the license page have none they know)."""
+    from .auth import normalize_email
+    if len(password) < 8:
+        raise click.ClickException("The password must be at least 8 characters long.")
+    with db.connection_context():
+        user = User.get_or_none(User.email == normalize_email(email))
+        if user is None:
+            raise click.ClickException(f"No user with email {email!r}.")
+        user.set_password(password)  # also rotates the session token: old cookies end
+        user.save()
+    click.echo(f"Password set for {normalize_email(email)}.")
+
+
 @accounts_cli.command("list")
 def accounts_list():
     """List accounts with their kind, country, balance and users."""
@@ -120,6 +140,9 @@ def accounts_list():
 
 translate_cli = AppGroup("translate", help="Extract, update, compile and check the translations.")
 
+#: The language of the msgids: its catalog is filled from them on ``update``.
+SOURCE_LANGUAGE = "en"
+
 #: Keywords besides Babel's defaults (``_``, ``gettext``, ``ngettext``...): lazy strings.
 EXTRA_KEYWORDS = ("_l", "lazy_gettext", "lazy_ngettext:1,2")
 
@@ -131,14 +154,11 @@ def translations_dir():
 
 def pot_path():
     """The committed template every catalog is merged from."""
-    import os
     return os.path.join(translations_dir(), "messages.pot")
 
 
 def catalog_paths():
     """``{lang: path of its .po}`` for every language folder under ``translations/``."""
-    import glob
-    import os
     paths = glob.glob(os.path.join(translations_dir(), "*", "LC_MESSAGES", "messages.po"))
     return {path.split(os.sep)[-3]: path for path in sorted(paths)}
 
@@ -148,16 +168,16 @@ def _pybabel(*args):
     from babel.messages.frontend import CommandLineInterface
     try:
         CommandLineInterface().run(["pybabel", "--quiet", *args])
-    except (Exception, SystemExit) as exc:  # pybabel reports bad options by exiting
-        if isinstance(exc, SystemExit) and not exc.code:
-            return
+    except SystemExit as exc:  # pybabel reports bad options by exiting
+        if exc.code:
+            raise click.ClickException(f"pybabel {args[0]} failed (exit status {exc.code}).")
+    except Exception as exc:  # a translator gets one line, not a traceback
         raise click.ClickException(f"pybabel {args[0]} failed: {exc}")
 
 
 def extract_messages(output):
     """Write the template of every string marked in ``portal/`` and ``templates/`` to OUTPUT."""
     from . import ROOT
-    import os
     keywords = [arg for keyword in EXTRA_KEYWORDS for arg in ("-k", keyword)]
     # No locations and sorted output: the .pot changes only when a message does.
     _pybabel("extract", "-F", os.path.join(ROOT, "babel.cfg"), "-o", output, *keywords,
@@ -170,6 +190,20 @@ def read_catalog(path):
     from babel.messages.pofile import read_po
     with open(path, "rb") as handle:
         return read_po(handle)
+
+
+def fill_source_catalog(path):
+    """Copy each new msgid (and msgid_plural) into the empty translation of the English catalog."""
+    from babel.messages.pofile import write_po
+    catalog, filled = read_catalog(path), 0
+    for message in catalog:
+        if message.id and not is_translated(message):
+            message.string = message.id
+            filled += 1
+    if filled:
+        with open(path, "wb") as handle:
+            write_po(handle, catalog, width=79)
+    return filled
 
 
 def message_ids(catalog):
@@ -185,7 +219,6 @@ def is_translated(message):
 
 def placeholders(text):
     """The ``%(name)s`` placeholders of a text or of all the forms of a plural."""
-    import re
     forms = text if isinstance(text, (list, tuple)) else (text,)
     return {name for form in forms for name in re.findall(r"%\((\w+)\)", form or "")}
 
@@ -238,10 +271,17 @@ def translate_extract(output):
 
 @translate_cli.command("update")
 def translate_update():
-    """Merge messages.pot into every catalog (new strings empty, removed strings dropped)."""
+    """Merge messages.pot into every catalog (new strings empty, removed strings dropped).
+
+    The English catalog needs no translator: its new entries are the English text itself.
+    """
     _pybabel("update", "-i", pot_path(), "-d", translations_dir(), "--no-fuzzy-matching",
              "--ignore-obsolete", "--width", "79")
     click.echo(f"Updated {', '.join(catalog_paths())}.")
+    source = catalog_paths().get(SOURCE_LANGUAGE)
+    if source:
+        filled = fill_source_catalog(source)
+        click.echo(f"{SOURCE_LANGUAGE}: {filled} new messages copied from the English text.")
 
 
 @translate_cli.command("init")
@@ -281,8 +321,6 @@ def translate_status():
 @translate_cli.command("check")
 def translate_check():
     """Everything a translator must fix, or a success line (exit status 1 on problems)."""
-    import os
-    import tempfile
     committed = message_ids(read_catalog(pot_path()))
     with tempfile.TemporaryDirectory() as tmp:
         fresh = os.path.join(tmp, "messages.pot")

@@ -54,6 +54,7 @@ ENVIRONMENT = {
     "RATELIMIT_STORAGE_URI": str,
     "SESSION_COOKIE_SECURE": lambda v: v.lower() in ("1", "true", "yes", "on"),
     "BENCHMARK_MODE": lambda v: v.lower() in ("1", "true", "yes", "on"),
+    "RATELIMIT_ENABLED": lambda v: v.lower() in ("1", "true", "yes", "on"),
 }
 
 
