@@ -20,12 +20,7 @@ from portal.billing import (
     round_cents,
 )
 
-LITE = PlanPrice("webinar-lite", "webinar", "Lite", 1, 5900, 58800, True)
-STANDARD = PlanPrice("webinar-standard", "webinar", "Standard", 2, 11900, 118800, True)
-PRO = PlanPrice("webinar-pro", "webinar", "Pro", 3, 23900, 238800, True)
-ENTERPRISE = PlanPrice("webinar-enterprise", "webinar", "Enterprise", 4, None, None, False)
-PROFESSIONAL = PlanPrice("meeting-professional", "meeting", "Professional", 1, 1400, 14400, True)
-BUSINESS = PlanPrice("meeting-business", "meeting", "Business", 2, 1900, 19200, True)
+from demo_plans import BUSINESS, ENTERPRISE, PRO, PROFESSIONAL, STANDARD
 # Only for rounding and zero-price cases the demo catalog cannot produce.
 CENT = PlanPrice("test-cent", "webinar", "Cent", 2, 1, 12, True)
 QUARTER = PlanPrice("test-quarter", "webinar", "Quarter", 2, 25, 300, True)

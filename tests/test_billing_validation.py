@@ -11,7 +11,6 @@ from portal.billing import (
     ChangeRequest,
     CurrentSubscription,
     InvalidVatNumber,
-    PlanPrice,
     Problem,
     VatTreatment,
     is_eu_country,
@@ -21,13 +20,7 @@ from portal.billing import (
     vat_treatment,
 )
 
-LITE = PlanPrice("webinar-lite", "webinar", "Lite", 1, 5900, 58800, True)
-STANDARD = PlanPrice("webinar-standard", "webinar", "Standard", 2, 11900, 118800, True)
-PRO = PlanPrice("webinar-pro", "webinar", "Pro", 3, 23900, 238800, True)
-ENTERPRISE = PlanPrice("webinar-enterprise", "webinar", "Enterprise", 4, None, None, False)
-PROFESSIONAL = PlanPrice("meeting-professional", "meeting", "Professional", 1, 1400, 14400, True)
-BUSINESS = PlanPrice("meeting-business", "meeting", "Business", 2, 1900, 19200, True)
-PLANS = {p.code: p for p in (LITE, STANDARD, PRO, ENTERPRISE, PROFESSIONAL, BUSINESS)}
+from demo_plans import BUSINESS, PLANS, PRO, PROFESSIONAL, STANDARD
 
 
 def webinar(status="active", plan=STANDARD, licenses=5, frequency="monthly", assigned=4):
