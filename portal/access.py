@@ -4,6 +4,7 @@ import functools
 from flask import abort, make_response, render_template
 from flask_login import current_user, login_required
 
+from .db import Prepared
 from .models import Account, Plan, Product, Subscription, User
 
 
@@ -38,17 +39,22 @@ def billing_contact_required(view):
     return wrapped
 
 
+#: The change and license pages (and every summary click) start here: SQL built once.
+_subscription_of_account = Prepared(
+    lambda subscription_id, account_id: Subscription.select(Subscription, Plan, Product, Account)
+    .join(Plan).switch(Subscription).join(Product)
+    .switch(Subscription).join(Account)
+    .where((Subscription.id == subscription_id) & (Subscription.account == account_id))
+    .limit(1))
+
+
 def account_subscription(subscription_id):
     """The current user's account's subscription with its plan, product and account, or 404.
 
     Scoped at the query: another account's id is indistinguishable from a missing one.
     """
-    query = (Subscription.select(Subscription, Plan, Product, Account)
-             .join(Plan).switch(Subscription).join(Product)
-             .switch(Subscription).join(Account)
-             .where((Subscription.id == subscription_id)
-                    & (Subscription.account == current_user.account_id)))
-    subscription = query.first()
+    subscription = _subscription_of_account.first(int(subscription_id),
+                                                  int(current_user.account_id))
     if subscription is None:
         abort(404)
     return subscription

@@ -1,5 +1,8 @@
 """Modifica sottoscrizione: plan, licenses, frequency and the live order summary."""
-from flask import Blueprint, request, url_for
+import functools
+
+from flask import Blueprint, current_app, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from peewee import fn
@@ -7,7 +10,7 @@ from peewee import fn
 from .access import account_subscription, billing_contact_required
 from .billing import MAX_LICENSES, parse_licenses
 from .catalog import plans_by_product
-from .db import write_transaction
+from .db import Prepared, write_transaction
 from .models import CartItem, LicenseAssignment, audit
 from .quoting import plan_price, quote_for, validate_request
 from .web import error_page, is_htmx, render, see_other
@@ -53,20 +56,33 @@ def plan_cards(subscription, choice):
     return cards
 
 
+_other_cart_items = Prepared(lambda user_id, subscription_id: CartItem.select(
+    fn.COUNT(CartItem.id)).where((CartItem.user == user_id)
+                                 & (CartItem.subscription != subscription_id)).tuples())
+_cart_item = Prepared(lambda user_id, subscription_id: CartItem.select().where(
+    (CartItem.user == user_id) & (CartItem.subscription == subscription_id)).limit(1))
+
+
 def other_cart_items(subscription):
     """How many pending changes for other subscriptions the user's cart already holds."""
-    return (CartItem.select().where((CartItem.user == current_user.id)
-                                    & (CartItem.subscription != subscription.id)).count())
+    return _other_cart_items.first(int(current_user.id), int(subscription.id))[0]
+
+
+def _summary_counts_query(user_id, subscription_id):
+    """The two counts of the summary as one statement (a scalar subquery)."""
+    others = (CartItem.select(fn.COUNT(CartItem.id))
+              .where((CartItem.user == user_id) & (CartItem.subscription != subscription_id)))
+    return (LicenseAssignment.select(fn.COUNT(LicenseAssignment.id), others)
+            .where(LicenseAssignment.subscription == subscription_id).tuples())
+
+
+_summary_counts = Prepared(_summary_counts_query)
 
 
 def summary_counts(subscription):
     """(users assigned to the subscription, the user's pending changes for other
     subscriptions) in one query: the summary is asked for on every click."""
-    others = (CartItem.select(fn.COUNT(CartItem.id))
-              .where((CartItem.user == current_user.id)
-                     & (CartItem.subscription != subscription.id)))
-    return (LicenseAssignment.select(fn.COUNT(LicenseAssignment.id), others)
-            .where(LicenseAssignment.subscription == subscription.id).tuples().get())
+    return _summary_counts.first(int(current_user.id), int(subscription.id))
 
 
 def summary_context(subscription, choice):
@@ -90,6 +106,41 @@ def summary_context(subscription, choice):
         "is_new": subscription.status != "active",
         "form_url": url_for("change.edit", subscription_id=subscription.id),
     }
+
+
+@functools.lru_cache(maxsize=512)
+def _cached_part(name, args, locale, environment):
+    """A macro's HTML (``locale`` and ``environment`` only key the cache: the macro renders
+    in the current request's locale, with the current app's templates)."""
+    module = current_app.jinja_env.get_template("change/_parts.html").module
+    return getattr(module, name)(*args)
+
+
+def render_part(name, *args):
+    """Macro ``name`` of ``templates/change/_parts.html``, rendered once per arguments and
+    locale (the arguments must be hashable and be all the macro depends on)."""
+    environment = current_app.jinja_env
+    if environment.auto_reload:  # development: templates may change under us
+        module = environment.get_template("change/_parts.html").module
+        return getattr(module, name)(*args)
+    return _cached_part(name, args, str(get_locale()), id(environment))
+
+
+def price_box(price, frequency, oob=False):
+    """A plan's price box: the same on every click, and the summary swaps all of them."""
+    # the macro only tells annual from anything else: keep arbitrary input out of the cache
+    return render_part("price_box", price, "annual" if frequency == "annual" else "monthly",
+                       bool(oob))
+
+
+def feature_items(features):
+    """A plan's features as ``<li>`` items (a dozen translated labels per page)."""
+    return render_part("feature_items", tuple(features))
+
+
+def init_app(app):
+    """Templates call ``price_box`` and ``feature_items`` (see above)."""
+    app.jinja_env.globals.update(price_box=price_box, feature_items=feature_items)
 
 
 def changeable_subscription(subscription_id):
@@ -134,8 +185,7 @@ def add_to_cart(subscription, line):
     # BEGIN IMMEDIATE: a deferred transaction that reads, then writes, fails at once with
     # "database is locked" on SQLite when an order commits in between.
     with write_transaction():
-        item = CartItem.get_or_none((CartItem.user == current_user.id)
-                                    & (CartItem.subscription == subscription.id))
+        item = _cart_item.first(int(current_user.id), int(subscription.id))
         item = item or CartItem(user=current_user.id, subscription=subscription.id)
         item.plan = plan_id
         item.licenses = line.new_licenses

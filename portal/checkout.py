@@ -5,14 +5,14 @@ Views are thin: the cart and its prices come from ``portal.quoting``; placing th
 """
 import functools
 
-from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from . import orders
 from .access import billing_contact_required
 from .billing import InvalidVatNumber, normalize_vat_number
-from .db import write_transaction
+from .db import Prepared, write_transaction
 from .models import (Account, CartItem, Invoice, Order, OrderLine, PaymentMethod, audit,
                      new_token)
 from .payments import CardDetails, parse_expiry
@@ -28,9 +28,31 @@ def no_store(response):
     return response
 
 
+_account = Prepared(lambda account_id: Account.select().where(Account.id == account_id)
+                    .limit(1))
+_has_cart_items = Prepared(lambda user_id: CartItem.select(CartItem.id)
+                           .where(CartItem.user == user_id).limit(1).tuples())
+_payment_methods = Prepared(
+    lambda account_id, gateway: PaymentMethod.select()
+    .where((PaymentMethod.account == account_id) & (PaymentMethod.gateway == gateway))
+    .order_by(PaymentMethod.created_at.desc(), PaymentMethod.id.desc()))
+
+
 def current_account():
-    """The current user's account, read fresh (its balance and VAT number matter here)."""
-    return Account.get_by_id(current_user.account_id)
+    """The current user's account, read fresh for each request (its balance and VAT number
+    matter here) and once per request: the access check and the page both need it.
+    ``forget_current_account`` makes the next call read it again (after a write)."""
+    if "current_account" not in g:
+        account = _account.first(int(current_user.account_id))
+        if account is None:
+            raise Account.DoesNotExist()
+        g.current_account = account
+    return g.current_account
+
+
+def forget_current_account():
+    """The account may have changed (an order or a VAT number was written meanwhile)."""
+    g.pop("current_account", None)
 
 
 def self_service_required(view):
@@ -60,10 +82,7 @@ def review_context(account, **extra):
     """Everything the review page shows, with a fresh idempotency key for its order form."""
     entries, quote, lines = priced_cart(account)
     gateway = current_app.config.get("PAYMENT_GATEWAY") or "sandbox"
-    methods = list(PaymentMethod.select()
-                   .where((PaymentMethod.account == account.id)
-                          & (PaymentMethod.gateway == gateway))
-                   .order_by(PaymentMethod.created_at.desc(), PaymentMethod.id.desc()))
+    methods = _payment_methods.rows(int(account.id), str(gateway))
     context = dict(
         account=account, entries=entries, quote=quote, lines=lines,
         has_problems=any(entry.problems for entry in entries),
@@ -113,7 +132,7 @@ def remove_item(item_id):
 @self_service_required
 def review():
     """Completa transazione: periods from today, licenses, costs, credit, VAT and total due."""
-    if not CartItem.select().where(CartItem.user == current_user.id).exists():
+    if _has_cart_items.first(int(current_user.id)) is None:
         flash(_("Your cart is empty: choose a change first."), "info")
         return redirect(url_for("checkout.cart"), 303)
     return render_review()
@@ -183,6 +202,7 @@ def place_order():
 
 def order_refused(error, card_form, key=""):
     """The answer to an order that was not placed: nothing changed, say why."""
+    forget_current_account()  # read before the order's transaction: the review needs it fresh
     if isinstance(error, orders.ReviewRequired):
         flash(_("Please review your order before placing it."), "warning")
         return see_other(url_for("checkout.review"))

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from peewee import IntegrityError, fn
 
 from .clock import today_in
-from .db import Prepared, db, for_update, is_postgres, write_transaction
+from .db import Prepared, create, db, for_update, is_postgres, write_transaction
 from .models import (
     Account,
     CartItem,
@@ -221,8 +221,8 @@ def _place_locked(user, key, fingerprint, payment, seen_versions, gateway):
             raise _ChargeFailed(quote.due, error) from None
         Order.update(payment_reference=charge.id).where(Order.id == order.id).execute()
         order.payment_reference = charge.id
-        PaymentAttempt.create(account=account, user=user, idempotency_key=key,
-                              amount_cents=quote.due, status="succeeded")
+        create(PaymentAttempt, account=account, user=user, idempotency_key=key,
+               amount_cents=quote.due, status="succeeded")
     log.info("order %s placed for account %s (due %s cents)", order.id, account.id, quote.due)
     return Placed(order)
 
@@ -266,10 +266,10 @@ def _payment_method(account, payment, gateway, quote, today):
             token = gateway.tokenize(payment.card)
         except CardInvalid as error:
             raise CardRejected(error.code, error.field) from None
-        method = PaymentMethod.create(
-            account=account, gateway=gateway.name, token=token.token, brand=token.brand,
-            last4=token.last4, exp_month=token.exp_month, exp_year=token.exp_year,
-            holder=token.holder)
+        method = create(
+            PaymentMethod, account=account, gateway=gateway.name, token=token.token,
+            brand=token.brand, last4=token.last4, exp_month=token.exp_month,
+            exp_year=token.exp_year, holder=token.holder)
         return method, True
     if payment.method_id is None:
         raise PaymentRequired()
@@ -283,9 +283,10 @@ def _payment_method(account, payment, gateway, quote, today):
 
 def _write_order(account, user, key, quote, entries, method, new_card):
     """Subscriptions, order, lines, invoice, ledger, balance, audit and cart, as one unit."""
-    order = Order.create(
-        account=account, user=user, idempotency_key=key, fingerprint=quote.fingerprint,
-        subtotal_cents=quote.subtotal, vat_rate=str(quote.vat_rate), vat_reason=quote.vat_reason,
+    order = create(
+        Order, account=account, user=user, idempotency_key=key,
+        fingerprint=quote.fingerprint, subtotal_cents=quote.subtotal,
+        vat_rate=str(quote.vat_rate), vat_reason=quote.vat_reason,
         vat_cents=quote.vat, total_cents=quote.total, applied_cents=quote.applied,
         due_cents=quote.due, credit_added_cents=quote.credit_added, payment_method=method)
     by_subscription = {entry.subscription.id: entry for entry in entries}
@@ -315,8 +316,8 @@ def _apply_line(order, account, user, line, entry):
         .execute())
     if updated != 1:
         raise StaleQuote([line.product_name])
-    OrderLine.create(
-        order=order, subscription=subscription.id, product_name=line.product_name,
+    create(
+        OrderLine, order=order, subscription=subscription.id, product_name=line.product_name,
         # A new subscription (expired trial) had nothing paid before: no old plan.
         old_plan=None if line.is_new else subscription.plan_id,
         old_licenses=0 if line.is_new else line.old_licenses,
@@ -344,8 +345,8 @@ def _issue_invoice(order, account, today):
     year = today.year
     last = _last_invoice_sequence.first(int(year))[0] or 0
     sequence = last + 1
-    invoice = Invoice.create(
-        order=order, account=account, year=year, sequence=sequence,
+    invoice = create(
+        Invoice, order=order, account=account, year=year, sequence=sequence,
         number=f"{year}/{sequence:06d}", issued_on=today, buyer_name=account.name,
         buyer_address=account.address, buyer_country=account.country,
         buyer_vat_number=account.vat_number)
@@ -357,11 +358,11 @@ def _issue_invoice(order, account, today):
 def _update_balance(order, account, quote):
     """Ledger entries for credit used and credit added; the cached balance follows."""
     if quote.applied:
-        LedgerEntry.create(account=account, amount_cents=-quote.applied, kind="order_applied",
-                           order=order)
+        create(LedgerEntry, account=account, amount_cents=-quote.applied,
+               kind="order_applied", order=order)
     if quote.credit_added:
-        LedgerEntry.create(account=account, amount_cents=quote.credit_added, kind="order_credit",
-                           order=order)
+        create(LedgerEntry, account=account, amount_cents=quote.credit_added,
+               kind="order_credit", order=order)
     balance = quote.balance_after
     Account.update(balance_cents=balance).where(Account.id == account.id).execute()
     # The ledger is the truth: never commit a cached balance that disagrees with it.
@@ -373,8 +374,8 @@ def _record_failed_attempt(user, key, amount, error):
     """Record a declined or failed charge, after the order transaction was rolled back."""
     status = "declined" if isinstance(error, PaymentDeclined) else "failed"
     with write_transaction():
-        PaymentAttempt.create(account=user.account_id, user=user.id, idempotency_key=key,
-                              amount_cents=amount, status=status, error_code=error.code[:50])
+        create(PaymentAttempt, account=user.account_id, user=user.id, idempotency_key=key,
+               amount_cents=amount, status=status, error_code=error.code[:50])
     log.info("payment %s for account %s: %s", status, user.account_id, error.code)
 
 

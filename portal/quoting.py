@@ -16,6 +16,7 @@ from .billing import (
 )
 from .catalog import plans_by_product
 from .clock import today_in
+from .db import Prepared
 from .models import CartItem, LicenseAssignment, Plan, Product, Subscription
 
 
@@ -89,20 +90,39 @@ class CartEntry:
     problems: tuple
 
 
-def cart_entries(user, account, for_update=False):
-    """The user's pending changes, each validated again against the current subscription."""
+def _cart_items_query(user_id, account_id, locked=False):
+    """The user's cart items with subscription, plan and product (locked on PostgreSQL)."""
     query = (CartItem.select(CartItem, Subscription, Plan, Product)
              .join(Subscription).join(Plan).switch(Subscription).join(Product)
-             .where((CartItem.user == user.id) & (Subscription.account == account.id))
+             .where((CartItem.user == user_id) & (Subscription.account == account_id))
              .order_by(Product.position, CartItem.id))
-    if for_update:
+    if locked:
         from .db import for_update as lock
         query = lock(query)
-    items = list(query)
-    counts = dict(LicenseAssignment
-                  .select(LicenseAssignment.subscription, fn.COUNT(LicenseAssignment.id))
-                  .where(LicenseAssignment.subscription.in_([i.subscription_id for i in items]))
-                  .group_by(LicenseAssignment.subscription).tuples()) if items else {}
+    return query
+
+
+def _cart_assigned_counts_query(user_id):
+    """{subscription id: users assigned} for the subscriptions in the user's cart."""
+    in_cart = CartItem.select(CartItem.subscription).where(CartItem.user == user_id)
+    return (LicenseAssignment
+            .select(LicenseAssignment.subscription, fn.COUNT(LicenseAssignment.id))
+            .where(LicenseAssignment.subscription.in_(in_cart))
+            .group_by(LicenseAssignment.subscription).tuples())
+
+
+# The review, the cart and the order all start with these: SQL built once (portal.db.Prepared).
+_cart_items = Prepared(_cart_items_query)
+_cart_items_locked = Prepared(lambda user_id, account_id: _cart_items_query(
+    user_id, account_id, locked=True))
+_cart_assigned_counts = Prepared(_cart_assigned_counts_query)
+
+
+def cart_entries(user, account, for_update=False):
+    """The user's pending changes, each validated again against the current subscription."""
+    items = (_cart_items_locked if for_update else _cart_items).rows(int(user.id),
+                                                                      int(account.id))
+    counts = dict(_cart_assigned_counts.rows(int(user.id))) if items else {}
     entries = []
     for item in items:
         wanted = plan_code_of(item.plan_id)

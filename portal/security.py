@@ -4,6 +4,7 @@ from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from .db import Prepared
 from .models import User
 
 csrf = CSRFProtect()
@@ -13,10 +14,15 @@ CSP = ("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'n
        "frame-ancestors 'none'; form-action 'self'")
 
 
+#: Every authenticated request loads its user: the lookup's SQL is built once.
+_user_by_token = Prepared(lambda token: User.select().where(User.session_token == token)
+                          .limit(1))
+
+
 @login_manager.user_loader
 def load_user(session_token):
     """Flask-Login stores the rotating session token, not the user id."""
-    return User.get_or_none(User.session_token == session_token)
+    return _user_by_token.first(session_token)
 
 
 def init_app(app):

@@ -8,7 +8,7 @@ import pytest
 from conftest import GIULIA
 
 from portal.db import db
-from portal.models import Account, CartItem, LicenseAssignment, Subscription, User
+from portal.models import Account, CartItem, LicenseAssignment, Plan, Subscription, User
 
 # 600 licenses: valid before and after grow_rossi() (304 users enabled then).
 SUMMARY = "/subscriptions/1/change?plan=webinar-pro&licenses=600&frequency=annual"
@@ -16,8 +16,11 @@ LICENSES = "/subscriptions/1/licenses"
 
 #: The issue's limit for the summary partial, and today's counts for the other two pages.
 SUMMARY_BUDGET = 3   # user, subscription (plan, product, account joined), both counts at once
-DASHBOARD_BUDGET = 6  # user, account, subscriptions, assigned counts, cart badge (x2)
+DASHBOARD_BUDGET = 5  # user, account, subscriptions, assigned counts, cart badge (once)
 LICENSES_BUDGET = 7   # user, subscription, users count, users page, assigned, ...
+#: user, account (once for the access check and the page), cart not empty, cart items (with
+#: subscription, plan, product), their assigned counts, payment methods, cart badge
+REVIEW_BUDGET = 7
 
 
 def grow_rossi(users=300):
@@ -77,3 +80,16 @@ def test_summary_knows_about_other_cart_items_within_its_budget(giulia, count_qu
     # the action button reads "Add to cart" when other changes are pending
     english = giulia.get(SUMMARY, htmx=True, headers={"Accept-Language": "en"})
     assert "Add to cart" in english.get_data(as_text=True)
+
+
+def test_review_budget_holds_and_does_not_grow_with_the_account(giulia, count_queries):
+    with db.connection_context():
+        user = User.get(User.email == GIULIA)
+        pro = Plan.get(Plan.code == "webinar-pro")
+        CartItem.create(user=user, subscription=1, plan=pro.id, licenses=8, frequency="annual")
+    _, before = counted(count_queries, giulia, "/checkout")
+    assert before.count <= REVIEW_BUDGET, before.queries
+    grow_rossi()  # and a second pending change, for the Meeting subscription
+    response, after = counted(count_queries, giulia, "/checkout")
+    assert 'id="review-item-2"' in response.get_data(as_text=True)
+    assert after.count == before.count, (before.queries, after.queries)
