@@ -65,17 +65,17 @@ def add_version_1_data():
         plan = Plan.get(Plan.code == "webinar-pro")
         db.execute_sql(
             'INSERT INTO cart_item (user_id, subscription_id, plan_id, licenses, frequency, '
-            "created_at) VALUES (?, ?, ?, 6, 'monthly', '2026-11-20 10:00:00')",
+            "created_at) VALUES ({p}, {p}, {p}, 6, 'monthly', '2026-11-20 10:00:00')".format(p=db.param),
             (giulia.id, subscription.id, plan.id))
         db.execute_sql(
             'INSERT INTO "order" (account_id, user_id, idempotency_key, fingerprint, '
             "subtotal_cents, vat_rate, vat_reason, vat_cents, total_cents, applied_cents, "
-            "due_cents, credit_added_cents, created_at) VALUES (?, ?, 'key-1', 'fp', 1000, "
-            "'0.22', 'it_vat', 220, 1220, 0, 1220, 0, '2026-11-20 10:00:00')",
+            "due_cents, credit_added_cents, created_at) VALUES ({p}, {p}, 'key-1', 'fp', 1000, "
+            "'0.22', 'it_vat', 220, 1220, 0, 1220, 0, '2026-11-20 10:00:00')".format(p=db.param),
             (giulia.account_id, giulia.id))
         db.execute_sql(
             "INSERT INTO audit_event (account_id, user_id, action, details, created_at) "
-            "VALUES (?, ?, 'order.placed', '{}', '2026-11-20 10:00:00')",
+            "VALUES ({p}, {p}, 'order.placed', '{{}}', '2026-11-20 10:00:00')".format(p=db.param),
             (giulia.account_id, giulia.id))
 
 
