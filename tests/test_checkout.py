@@ -132,8 +132,6 @@ def test_review_has_no_payment_section_when_nothing_is_due(giulia):
 def test_edit_order_returns_to_the_change_page_with_the_choices(giulia, app):
     add_to_cart(1, "webinar-pro", 8, "annual")
     html, _ = review(giulia)
-    if "change.edit" not in app.view_functions:
-        pytest.skip("the change page is not merged yet")
     link = EDIT_LINK.search(html).group(1).replace("&amp;", "&")
     assert link.startswith("/subscriptions/1/change?")
     for part in ("plan=webinar-pro", "licenses=8", "frequency=annual"):

@@ -261,8 +261,7 @@ def test_another_accounts_subscription_pages_answer_404(app, browser):
         assert other.status_code == 404, endpoint
         assert "Page not found" in other.get_data(as_text=True)
         checked += 1
-    if not checked:
-        pytest.skip("no real subscription page yet")
+    assert checked  # the change and license pages both exist
 
 
 def test_running_trial_card_offers_subscribe_now(app, browser):
