@@ -1,4 +1,5 @@
 # Two commands set everything up on a fresh machine: `make run` and `make test`.
+# Both install exactly the versions pinned in the lock files (requirements*.txt, with hashes).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,19 +8,30 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
+LOCK := requirements.txt
+TEST_LOCK := requirements-test.txt
+# `make lock` and `make upgrade` run uv from a virtual environment of their own, so the
+# project's environment holds nothing but the lock.
+TOOLS := .tools
+UV_VERSION := 0.13.9
+UV := $(TOOLS)/bin/uv
+COMPILE := $(UV) pip compile pyproject.toml --quiet --generate-hashes --python-version 3.11 \
+	--extra postgres --custom-compile-command "make lock"
 
-.PHONY: run test install catalogs db bench clean
+.PHONY: run test install catalogs db bench clean lock upgrade check-lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+$(STAMP): $(LOCK) pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
-$(TEST_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
+$(TEST_STAMP): $(TEST_LOCK) pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r $(TEST_LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@ $(STAMP)
 
 install: $(STAMP)
@@ -42,16 +54,35 @@ run: db
 	@echo ""
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
-test: $(TEST_STAMP)
+# The lock matches pyproject.toml and the environment holds exactly the locked versions.
+check-lock: $(TEST_STAMP)
+	$(BIN)/python scripts/lockfile.py check $(TEST_LOCK)
+
+test: check-lock
 	$(BIN)/pybabel compile -d translations -f 2>&1 | tail -n 3
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --durations=15 $(PYTEST_ARGS)
 	@if [ -n "$$TEST_POSTGRES_URL" ]; then \
 	  echo "Running the suite again on PostgreSQL ($$TEST_POSTGRES_URL)"; \
-	  TEST_DATABASE_URL="$$TEST_POSTGRES_URL" $(BIN)/python -m pytest -m "not browser" $(PYTEST_ARGS); \
+	  TEST_DATABASE_URL="$$TEST_POSTGRES_URL" $(BIN)/python -m pytest -n 2 --durations=15 \
+	    -m "not browser" $(PYTEST_ARGS); \
 	fi
 
 bench: $(TEST_STAMP)
 	$(BIN)/python bench/run.py
 
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+
+# After editing the dependencies in pyproject.toml: pin what changed, keep every other pin.
+lock: $(UV)
+	$(COMPILE) $(UPGRADE) -o $(LOCK)
+	$(COMPILE) $(UPGRADE) --extra test -c $(LOCK) -o $(TEST_LOCK)
+	$(PYTHON) scripts/lockfile.py stamp
+
+# Move every pin to the newest release that pyproject.toml allows, then run `make test`.
+upgrade: UPGRADE := --upgrade
+upgrade: lock
+
 clean:
-	rm -rf $(VENV) instance/portal.sqlite3* .pytest_cache
+	rm -rf $(VENV) $(TOOLS) instance/portal.sqlite3* .pytest_cache

@@ -12,8 +12,18 @@ class ConfigurationError(RuntimeError):
     """The configuration would make the portal unsafe or unable to run."""
 
 
+#: What the portal reads from the top level of its checkout.
+RESOURCES = ("templates", "static", "translations", "catalog.toml")
+
+
 def create_app(test_config=None):
     """Application factory: defaults, then ``instance/config.py``, then the environment."""
+    missing = [name for name in RESOURCES if not os.path.exists(os.path.join(ROOT, name))]
+    if missing:
+        raise ConfigurationError(
+            f"Centro fatturazione runs from a checkout of its repository, and {ROOT} lacks "
+            f"{', '.join(missing)}: install it with `make run` (an editable install) instead "
+            "of `pip install .`.")
     app = Flask(
         __name__,
         instance_path=os.environ.get("PORTAL_INSTANCE_PATH", os.path.join(ROOT, "instance")),

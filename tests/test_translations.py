@@ -117,7 +117,10 @@ def test_placeholders_match_the_english_text(lang):
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_plural_entries_have_every_form(lang):
     catalog = read(po_path(lang))
-    assert catalog.plural_forms == get_plural(lang).plural_forms
+    assert catalog.plural_forms == get_plural(lang).plural_forms, (
+        f"the pinned Babel's CLDR data gives {lang} other plural forms than the catalog's "
+        "Plural-Forms header: update the header and give every plural message each form "
+        "(TRANSLATING.md, 'Plural forms')")
     plurals = [m for m in catalog if m.id and m.pluralizable]
     assert plurals
     for message in plurals:
@@ -306,7 +309,8 @@ def test_init_update_compile_add_a_language(scratch):
         catalog = read(po_path(lang, folder))
         assert catalog.get(gone) is None and not catalog.obsolete
         assert not catalog.get(new[0]).fuzzy
-        assert catalog.get(new[0]).string == (new if lang == "en" else ("", ""))
+        empty = ("",) * get_plural(lang).num_plurals  # as many forms as the pinned CLDR has
+        assert catalog.get(new[0]).string == (new if lang == "en" else empty)
     assert read(po_path("it", folder)).get("Billing Center").string == "Centro fatturazione"
     assert runner.invoke(args=["translate", "compile"]).exit_code == 0
     assert os.path.exists(os.path.join(folder, "de", "LC_MESSAGES", "messages.mo"))
@@ -364,8 +368,11 @@ def test_change_page_speaks_the_language(giulia, lang, words):
 
 
 @pytest.mark.parametrize("count, it, de", [
-    (1, "1 licenza", "1 Lizenz"), (2, "2 licenze", "2 Lizenzen"), (1000, "1.000 licenze",
-                                                                   "1.000 Lizenzen")])
+    (1, "1 licenza", "1 Lizenz"), (2, "2 licenze", "2 Lizenzen"),
+    (1000, "1.000 licenze", "1.000 Lizenzen"),
+    # CLDR's Italian "many" form: exact millions take "di".
+    (1_000_000, "1.000.000 di licenze", "1.000.000 Lizenzen"),
+    (2_000_001, "2.000.001 licenze", "2.000.001 Lizenzen")])
 def test_license_counts_use_plural_forms(app, count, it, de):
     from flask import render_template_string
     template = ('{% from "macros.html" import licenses_count %}{{ licenses_count(n) }}')
