@@ -26,11 +26,11 @@ def main():
     args = parser.parse_args()
     if not os.path.exists(bench.DB_PATH):
         bench_seed.seed(bench.DB_PATH)
-    from portal import create_app
-    app = create_app({
+    from baseline import create_bench_app
+    app = create_bench_app({
         "SECRET_KEY": "bench-profile-secret-key-0123456789abcdef",
         "DATABASE_URL": f"sqlite:///{bench.DB_PATH}",
-        "FIXED_TODAY": bench_seed.TODAY, "RATELIMIT_ENABLED": False, "BENCHMARK_MODE": True,
+        "FIXED_TODAY": bench_seed.TODAY, "RATELIMIT_ENABLED": False,
         "ENV_NAME": "production", "SESSION_COOKIE_SECURE": False})
     clients = {}
     for owner in (12, 1):

@@ -32,11 +32,12 @@ def main():
     folder = tempfile.mkdtemp()
     path = os.path.join(folder, "bench.sqlite3")
     shutil.copyfile(bench.DB_PATH, path)
-    from portal import create_app, orders
-    app = create_app({
+    from baseline import create_bench_app
+    from portal.checkout import orders
+    app = create_bench_app({
         "SECRET_KEY": "bench-profile-secret-key-0123456789abcdef",
         "DATABASE_URL": f"sqlite:///{path}", "PAYMENT_GATEWAY": "sandbox",
-        "FIXED_TODAY": bench_seed.TODAY, "RATELIMIT_ENABLED": False, "BENCHMARK_MODE": True,
+        "FIXED_TODAY": bench_seed.TODAY, "RATELIMIT_ENABLED": False,
         "ENV_NAME": "production", "SESSION_COOKIE_SECURE": False})
     held = []
     original = orders.write_transaction

@@ -153,7 +153,7 @@ def production_env(port):
     env.update({
         "ENV_NAME": "production", "SECRET_KEY": secrets.token_hex(32),
         "DATABASE_URL": f"sqlite:///{DB_PATH}", "FIXED_TODAY": bench_seed.TODAY.isoformat(),
-        "BENCHMARK_MODE": "1", "RATELIMIT_ENABLED": "0", "PAYMENT_GATEWAY": "sandbox",
+        "RATELIMIT_ENABLED": "0", "PAYMENT_GATEWAY": "sandbox",
     })
     return env
 
@@ -162,7 +162,8 @@ def start_gunicorn(port):
     """gunicorn --workers 2 --threads 4 on loopback; returns the process once it answers."""
     gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
     cmd = [gunicorn, "--workers", "2", "--threads", "4", "--bind", f"127.0.0.1:{port}",
-           "--log-level", "warning", "wsgi:app"]
+           "--log-level", "warning", "--pythonpath", HERE,
+           "baseline:create_bench_app()"]
     log("starting " + " ".join(cmd[1:]))
     proc = subprocess.Popen(cmd, cwd=ROOT, env=production_env(port), start_new_session=True)
     deadline = time.monotonic() + 30
@@ -221,8 +222,8 @@ def inprocess_measurements(ids):
     import logging
 
     from portal import create_app
-    from portal.catalog import invalidate
-    from portal.db import db
+    from portal.catalog.store import invalidate
+    from portal.core.db import db
 
     class Counter(logging.Handler):
         """Counts peewee's statements (like tests/conftest.py QueryCounter)."""
@@ -237,7 +238,7 @@ def inprocess_measurements(ids):
 
     app = create_app({
         "SECRET_KEY": "bench-inprocess-secret-key-0123456789abcdef", "DATABASE_URL": f"sqlite:///{DB_PATH}",
-        "FIXED_TODAY": bench_seed.TODAY, "RATELIMIT_ENABLED": False, "BENCHMARK_MODE": True,
+        "FIXED_TODAY": bench_seed.TODAY, "RATELIMIT_ENABLED": False,
         "ENV_NAME": "production", "SESSION_COOKIE_SECURE": False})
     invalidate()
     peewee_log = logging.getLogger("peewee")

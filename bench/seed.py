@@ -58,10 +58,10 @@ def seed(path):
     from werkzeug.security import generate_password_hash
 
     from portal import create_app
-    from portal.catalog import invalidate, load_catalog
-    from portal.db import db
-    from portal.migrations import upgrade
-    from portal.models import (Account, CartItem, LedgerEntry, LicenseAssignment,
+    from portal.catalog.store import invalidate, load_catalog
+    from portal.core.db import db
+    from portal.core.migrations import upgrade
+    from portal.core.models import (Account, CartItem, LedgerEntry, LicenseAssignment,
                                PaymentMethod, Plan, Subscription, User, new_token, utcnow)
 
     for suffix in ("", "-wal", "-shm"):

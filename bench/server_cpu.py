@@ -27,13 +27,13 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_gunicorn(port, workers, threads, app="wsgi:app"):
+def start_gunicorn(port, workers, threads, app="baseline:create_bench_app()"):
     """``bench.run.start_gunicorn`` with other worker and thread counts (for comparison)."""
     import subprocess
     import time
     gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
     cmd = [gunicorn, "--workers", str(workers), "--threads", str(threads),
-           "--bind", f"127.0.0.1:{port}", "--log-level", "warning", app]
+           "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "--pythonpath", HERE, app]
     proc = subprocess.Popen(cmd, cwd=bench.ROOT, env=bench.production_env(port),
                             start_new_session=True)
     client = bench.Client(port)
@@ -54,7 +54,7 @@ def main():
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--connections", type=int, default=10)
-    parser.add_argument("--app", default="wsgi:app", help="the WSGI app gunicorn loads")
+    parser.add_argument("--app", default="baseline:create_bench_app()", help="the WSGI app gunicorn loads")
     parser.add_argument("endpoints", nargs="*",
                         default=["baseline", "summary", "change", "review", "dashboard"])
     args = parser.parse_args()

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from portal import create_app
-from portal.db import db
+from portal.core.db import db
 
 TODAY = dt.date(2026, 11, 26)
 PASSWORD = "demo1234"
@@ -74,9 +74,9 @@ def database_url(tmp_path, postgres_template):
 
 def _prepare(app, seed):
     """Schema, catalog and (optionally) the demo data, as an operator's commands would."""
-    from portal.catalog import invalidate, load_catalog
-    from portal.migrations import upgrade
-    from portal.seed import seed_demo
+    from portal.catalog.store import invalidate, load_catalog
+    from portal.core.migrations import upgrade
+    from portal.demo import seed_demo
     upgrade()
     invalidate()
     with db.connection_context():
@@ -120,7 +120,7 @@ def make_app(database_url, request, postgres_template):
             admin.execute_sql(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}")
             admin.close()
             app = create_app(settings)
-            from portal.catalog import invalidate
+            from portal.catalog.store import invalidate
             invalidate()
             return app
         if seed and url.startswith("sqlite:///"):
@@ -128,7 +128,7 @@ def make_app(database_url, request, postgres_template):
             template = request.getfixturevalue("seeded_sqlite_template")
             shutil.copyfile(template, url[len("sqlite:///"):])
             app = create_app(settings)
-            from portal.catalog import invalidate
+            from portal.catalog.store import invalidate
             invalidate()
             return app
         app = create_app(settings)

@@ -11,8 +11,8 @@ import pytest
 import time_machine
 
 from conftest import ANNA, GIULIA, MARCO, PASSWORD, Browser
-from portal.db import db
-from portal.models import (Account, AuditEvent, CartItem, Invoice, LedgerEntry,
+from portal.core.db import db
+from portal.core.models import (Account, AuditEvent, CartItem, Invoice, LedgerEntry,
                            LicenseAssignment, Order, PaymentAttempt, PaymentMethod,
                            Subscription, User)
 from test_checkout_support import add_to_cart, card_form, order_id_from, place, review

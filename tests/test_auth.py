@@ -5,8 +5,8 @@ import re
 import pytest
 
 from conftest import GIULIA, MARCO, PASSWORD
-from portal.db import db
-from portal.models import User
+from portal.core.db import db
+from portal.core.models import User
 
 EN = {"Accept-Language": "en"}
 GENERIC_ERROR = ("Email or password is not correct, or the account is temporarily locked "
@@ -133,7 +133,7 @@ def test_inactive_user_cannot_log_in(browser):
 
 
 def test_login_locks_after_repeated_failures_with_the_same_message(browser):
-    from portal.auth import LOCK_AFTER
+    from portal.accounts.views import LOCK_AFTER
     for _ in range(LOCK_AFTER):
         assert post_login(browser, GIULIA, "guess").status_code == 401
     locked = user(GIULIA)
@@ -147,7 +147,7 @@ def test_login_locks_after_repeated_failures_with_the_same_message(browser):
 
 
 def test_failures_below_the_threshold_do_not_lock_and_success_resets(browser):
-    from portal.auth import LOCK_AFTER
+    from portal.accounts.views import LOCK_AFTER
     for _ in range(LOCK_AFTER - 1):
         post_login(browser, GIULIA, "guess")
     assert user(GIULIA).locked_until is None
@@ -156,7 +156,7 @@ def test_failures_below_the_threshold_do_not_lock_and_success_resets(browser):
 
 
 def test_login_works_again_once_the_lock_expired(browser):
-    from portal.auth import LOCK_AFTER
+    from portal.accounts.views import LOCK_AFTER
     for _ in range(LOCK_AFTER):
         post_login(browser, GIULIA, "guess")
     past = dt.datetime(2020, 1, 1)
@@ -168,7 +168,7 @@ def test_login_works_again_once_the_lock_expired(browser):
 
 
 def test_lock_grows_with_further_failures():
-    from portal.auth import LOCK_AFTER, _lock_for
+    from portal.accounts.views import LOCK_AFTER, _lock_for
     assert _lock_for(LOCK_AFTER - 1) is None
     assert _lock_for(LOCK_AFTER) == dt.timedelta(seconds=60)
     assert _lock_for(LOCK_AFTER + 1) == dt.timedelta(seconds=120)

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import BASE_CONFIG, GIULIA, PASSWORD, TODAY, Browser
 from portal import create_app
-from portal.db import db
+from portal.core.db import db
 from test_checkout_support import add_to_cart, card_form, order_id_from, review
 
 pytestmark = pytest.mark.skipif(bool(os.environ.get("TEST_DATABASE_URL")),
@@ -99,7 +99,7 @@ def test_backup_while_orders_are_placed_is_consistent_and_restorable(app, runner
     os.replace(final, restored)
     restored_app = create_app(dict(BASE_CONFIG, DATABASE_URL=f"sqlite:///{restored}",
                                    FIXED_TODAY=TODAY, RATELIMIT_ENABLED=False))
-    from portal.catalog import invalidate
+    from portal.catalog.store import invalidate
     invalidate()
     browser = Browser(restored_app.test_client())
     browser.login(GIULIA, PASSWORD)

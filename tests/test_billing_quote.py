@@ -12,8 +12,6 @@ from portal.billing import (
     CurrentSubscription,
     PlanPrice,
     days_between,
-    explain_line,
-    explain_quote,
     period_end,
     proration_credit,
     quote_change,
@@ -318,36 +316,3 @@ def test_plan_price_helpers():
         PlanPrice("x", "p", "X", 1, -1, 0, True)
     with pytest.raises(ValueError):
         PlanPrice("x", "p", "X", 1, None, 0, True)
-
-
-def test_explain_example_a():
-    q = quote(_a())
-    entries = dict(explain_line(q.lines[0]))
-    assert entries["credit"] == {"days": 14, "period_days": 30, "product": "Webinar",
-                                 "plan": "Standard", "licenses": 5, "frequency": "monthly",
-                                 "amount": 27767}
-    assert entries["charge"] == {"product": "Webinar", "licenses": 8, "plan": "Pro",
-                                 "frequency": "annual", "unit_price": 238800,
-                                 "start": D(2026, 11, 26), "end": D(2027, 11, 26),
-                                 "amount": 1910400}
-    assert entries["plan_change"]["new_plan"] == "Pro"
-    assert entries["frequency_change"] == {"old_frequency": "monthly", "new_frequency": "annual"}
-    assert entries["licenses_change"]["added"] == 3
-    assert entries["line_total"] == {"amount": 1882633}
-    assert "new_subscription" not in entries
-    order = dict(explain_quote(q))
-    assert order["vat"] == {"rate_percent": Decimal("22"), "reason": "it_vat", "amount": 414179}
-    assert order["balance_applied"]["amount"] == 5000
-    assert order["due"] == {"amount": 2291812}
-
-
-def test_explain_new_subscription_has_no_credit():
-    q = quote((meeting_expired(), BUSINESS, 4, "annual"))
-    keys = [key for key, _ in explain_line(q.lines[0])]
-    assert keys == ["new_subscription", "charge", "line_total"]
-
-
-def test_explain_credit_added():
-    order = dict(explain_quote(quote(_c())))
-    assert order["credit_added"]["amount"] == 16754
-    assert "vat" not in order and order["due"] == {"amount": 0}

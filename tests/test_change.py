@@ -5,9 +5,9 @@ import pytest
 
 from conftest import ANNA, MARCO, TODAY
 from portal.billing import quote_change
-from portal.db import db
-from portal.models import AuditEvent, CartItem, Subscription, User
-from portal.quoting import current_subscription, product_plans
+from portal.core.db import db
+from portal.core.models import AuditEvent, CartItem, Subscription, User
+from portal.subscriptions.quotes import current_subscription, product_plans
 
 URL = "/subscriptions/1/change"
 EN = {"Accept-Language": "en"}
@@ -66,7 +66,7 @@ def test_summary_equals_engine_quote_for_demo_subscription(giulia, app):
     html = giulia.get(URL + "?plan=webinar-standard&licenses=3&frequency=monthly",
                       htmx=True, headers=IT).get_data(as_text=True)
     with app.app_context(), db.connection_context():
-        from portal.quoting import validate_request
+        from portal.subscriptions.quotes import validate_request
         sub = (Subscription.select().where(Subscription.id == 1).get())
         _, change, problems = validate_request(sub, sub.account, "webinar-standard", "3",
                                                "monthly")
@@ -75,7 +75,7 @@ def test_summary_equals_engine_quote_for_demo_subscription(giulia, app):
     assert figure(html, "due") is None
     # worked example B itself, with nobody assigned beyond three users
     with app.app_context(), db.connection_context():
-        from portal.models import LicenseAssignment
+        from portal.core.models import LicenseAssignment
         LicenseAssignment.delete().where(LicenseAssignment.user == User.get(
             User.email == "paolo.gallo@example.it").id).execute()
         sub = Subscription.get_by_id(1)
@@ -258,3 +258,22 @@ def test_summary_request_uses_a_bounded_number_of_queries(giulia, count_queries)
     assert response.status_code == 200
     # user, subscription (joined), assigned count, other cart items
     assert queries.count <= 4, queries.queries
+
+
+@pytest.mark.parametrize("status", ["active", "trialing", "trial_expired"])
+def test_the_page_offers_exactly_the_plans_the_order_accepts(giulia, status):
+    """One rule (``portal.billing.plan_problem``): a plan is a radio button on the change page
+    exactly when adding it to the cart is accepted. A trialing Standard subscription may not
+    move to Lite online; an expired trial may choose any plan."""
+    with db.atomic():
+        Subscription.update(status=status).where(Subscription.id == 1).execute()
+    html = giulia.get(URL).get_data(as_text=True)
+    for plan in ("webinar-lite", "webinar-standard", "webinar-pro", "webinar-enterprise"):
+        offered = f'type="radio" name="plan" id="plan-{plan}"' in html
+        answer = giulia.post(URL, {"plan": plan, "licenses": "6", "frequency": "monthly",
+                                   "intent": "add"})
+        accepted = answer.status_code == 303
+        assert offered == accepted, (status, plan, answer.status_code)
+        CartItem.delete().execute()
+    lite_offered = 'id="plan-webinar-lite" value=' in html
+    assert lite_offered == (status == "trial_expired")

@@ -4,8 +4,8 @@ import re
 import pytest
 
 from conftest import ANNA, GIULIA, MARCO, PASSWORD, Browser
-from portal.db import db
-from portal.models import AuditEvent, CartItem
+from portal.core.db import db
+from portal.core.models import AuditEvent, CartItem
 from test_checkout_support import (account, add_to_cart, counts, figures, order_id_from,
                                    place, review, rows, set_account, subscription)
 
@@ -61,8 +61,8 @@ def test_remove_with_htmx_redirects(giulia):
 
 
 def test_another_users_cart_item_cannot_be_removed(app, giulia):
-    from portal.seed import make_user
-    from portal.models import User
+    from portal.demo import make_user
+    from portal.core.models import User
     with db.connection_context():
         rossi = User.get(User.email == GIULIA).account
         make_user(rossi, "elena.russo@example.it", "Elena Russo", "billing_contact")

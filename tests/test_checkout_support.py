@@ -7,8 +7,8 @@ import datetime as dt
 import re
 
 from conftest import GIULIA
-from portal.db import db
-from portal.models import (Account, AuditEvent, CartItem, Invoice, LedgerEntry, Order,
+from portal.core.db import db
+from portal.core.models import (Account, AuditEvent, CartItem, Invoice, LedgerEntry, Order,
                            OrderLine, PaymentAttempt, PaymentMethod, Plan, Subscription, User,
                            ledger_sum)
 

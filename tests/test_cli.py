@@ -3,8 +3,8 @@ import pytest
 
 from conftest import Browser, GIULIA, PASSWORD
 from portal import create_app
-from portal.db import db
-from portal.models import Account, Plan, Product, Subscription, User
+from portal.core.db import db
+from portal.core.models import Account, Plan, Product, Subscription, User
 
 BROKEN_TOML = 'products = [\n  { code = "webinar", name = \n'
 
@@ -38,7 +38,7 @@ def assert_clean_error(result, text):
 # --- db upgrade --------------------------------------------------------------------------------
 
 def test_db_upgrade_creates_the_schema(empty_app):
-    from portal.migrations import LATEST
+    from portal.core.migrations import LATEST
     result = invoke(empty_app, "db", "upgrade")
     assert result.exit_code == 0, result.output
     assert "Applied migrations: 1, 2" in result.output

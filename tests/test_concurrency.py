@@ -10,14 +10,14 @@ import threading
 import pytest
 from peewee import OperationalError
 
-import portal.orders
+import portal.checkout.orders
 from conftest import GIULIA, PASSWORD, Browser
-from portal.db import db, is_sqlite
-from portal.models import (Account, AuditEvent, CartItem, Invoice, LedgerEntry,
+from portal.core.db import db, is_sqlite
+from portal.core.models import (Account, AuditEvent, CartItem, Invoice, LedgerEntry,
                            LicenseAssignment, Order, OrderLine, PaymentAttempt, PaymentMethod,
                            Subscription, User, ledger_sum)
-from portal.payments import GatewayError, SandboxGateway
-from portal.seed import make_user
+from portal.payments.gateway import GatewayError, SandboxGateway
+from portal.demo import make_user
 from test_checkout_support import (add_to_cart, card_form, form_fields, order_id_from, place,
                                    review)
 
@@ -239,7 +239,7 @@ def test_an_exception_after_the_subscription_update_rolls_everything_back(
     add_to_cart(1, "webinar-pro", 8, "annual")
     _, fields = review(giulia)
     before = state()
-    original = getattr(portal.orders, step)
+    original = getattr(portal.checkout.orders, step)
     calls = []
 
     def explode(*args, **kwargs):
@@ -249,7 +249,7 @@ def test_an_exception_after_the_subscription_update_rolls_everything_back(
                 calls.append(Subscription.get_by_id(1).version)
             raise RuntimeError("injected fault")
         return original(*args, **kwargs)
-    monkeypatch.setattr(portal.orders, step, explode)
+    monkeypatch.setattr(portal.checkout.orders, step, explode)
 
     response = submit(giulia, fields, headers=EN)
 
@@ -259,7 +259,7 @@ def test_an_exception_after_the_subscription_update_rolls_everything_back(
     assert state() == before  # subscription, order, lines, invoice, ledger, cart, audit
     assert SandboxGateway.charges().get(fields["idempotency_key"]) is None
     # The key is not burnt: the same review places the order once the fault is gone.
-    monkeypatch.setattr(portal.orders, step, original)
+    monkeypatch.setattr(portal.checkout.orders, step, original)
     order_id = order_id_from(place(giulia, fields))
     with db.connection_context():
         assert Order.get_by_id(order_id).idempotency_key == fields["idempotency_key"]
@@ -358,13 +358,13 @@ def test_gateway_timeout_then_the_pages_own_retry_places_the_paid_order(giulia, 
 
 
 def test_injected_lock_errors_answer_503_with_a_message(app, giulia, monkeypatch):
-    import portal.licenses
+    import portal.licenses.views
     faults = iter(["database is locked", "deadlock detected",
                    "could not serialize access due to concurrent update"])
 
     def busy(*args, **kwargs):
         raise OperationalError(next(faults))
-    monkeypatch.setattr(portal.licenses, "set_license", busy)
+    monkeypatch.setattr(portal.licenses.views, "set_license", busy)
     with db.connection_context():
         luca = User.get(User.email == "luca.ferri@example.it").id
     before = state()
@@ -381,18 +381,18 @@ def test_injected_lock_errors_answer_503_with_a_message(app, giulia, monkeypatch
 
 
 def test_other_operational_errors_are_not_hidden_as_busy(giulia, monkeypatch):
-    import portal.licenses
+    import portal.licenses.views
 
     def broken(*args, **kwargs):
         raise OperationalError("no such table: license_assignment")
-    monkeypatch.setattr(portal.licenses, "set_license", broken)
+    monkeypatch.setattr(portal.licenses.views, "set_license", broken)
     with pytest.raises(OperationalError):  # TESTING propagates: a real fault stays visible
         giulia.post("/subscriptions/1/licenses/6", {"enabled": "1"})
 
 
 def test_busy_page_is_localized(giulia, monkeypatch):
-    import portal.licenses
-    monkeypatch.setattr(portal.licenses, "set_license",
+    import portal.licenses.views
+    monkeypatch.setattr(portal.licenses.views, "set_license",
                         lambda *a, **k: (_ for _ in ()).throw(OperationalError(
                             "database is locked")))
     english = giulia.post("/subscriptions/1/licenses/6", {"enabled": "1"}, headers=EN)
@@ -406,10 +406,10 @@ def test_busy_page_is_localized(giulia, monkeypatch):
 def impatient_sqlite(make_app, monkeypatch):
     """An app whose SQLite connections wait only 0.2 s for a lock."""
     import os
-    import portal.db
+    import portal.core.db
     if os.environ.get("TEST_DATABASE_URL"):
         pytest.skip("a real 'database is locked' needs SQLite")
-    monkeypatch.setitem(portal.db.SQLITE_PRAGMAS, "busy_timeout", 200)
+    monkeypatch.setitem(portal.core.db.SQLITE_PRAGMAS, "busy_timeout", 200)
     app = make_app()
     yield app
     if not db.is_closed():

@@ -2,12 +2,12 @@
 import pytest
 
 from portal import ConfigurationError, create_app
-from portal.config import DEV_SECRET_KEY, from_environment
+from portal.core.config import DEV_SECRET_KEY, from_environment
 
 ENV_NAMES = ["SECRET_KEY", "DATABASE_URL", "ENV_NAME", "CORPORATE_PORTAL_URL", "SUPPORT_EMAIL",
              "SUPPORT_PHONE", "SALES_EMAIL", "SELLER_NAME", "SELLER_ADDRESS",
              "SELLER_VAT_NUMBER", "PAYMENT_GATEWAY", "FIXED_TODAY", "CATALOG_PATH",
-             "PROXY_FIX", "RATELIMIT_STORAGE_URI", "SESSION_COOKIE_SECURE", "BENCHMARK_MODE"]
+             "PROXY_FIX", "RATELIMIT_STORAGE_URI", "SESSION_COOKIE_SECURE", ]
 
 
 @pytest.fixture
@@ -69,10 +69,10 @@ def test_configuration_from_environment_variables(env, tmp_path):
     assert app.config["CORPORATE_PORTAL_URL"] == "https://corp.example"
     assert app.config["SUPPORT_EMAIL"] == "help@example.org"
     assert app.config["CATALOG_PATH"] == str(tmp_path / "my-catalog.toml")
-    from portal.db import db
+    from portal.core.db import db
     assert db.obj.database == str(tmp_path / "from-env.sqlite3")
     with app.app_context():
-        from portal.clock import today_in
+        from portal.core.clock import today_in
         assert today_in().isoformat() == "2026-01-31"
 
 

@@ -7,9 +7,9 @@ from flask_login import login_user
 from werkzeug.exceptions import NotFound
 
 from conftest import ANNA, GIULIA, MARCO
-from portal.access import account_subscription
-from portal.db import db
-from portal.models import Account, Subscription, User
+from portal.core.access import account_subscription
+from portal.core.db import db
+from portal.core.models import Account, Subscription, User
 
 EN = {"Accept-Language": "en"}
 NBSP = "\u00a0"
@@ -120,7 +120,7 @@ def test_billing_contact_sees_no_member_or_corporate_banner(browser):
 
 
 def test_assigned_count_follows_the_assignments(browser):
-    from portal.models import LicenseAssignment
+    from portal.core.models import LicenseAssignment
     with db.connection_context():
         LicenseAssignment.delete().where(LicenseAssignment.subscription == 1).execute()
     assert "<dd>0 of 5 licenses assigned</dd>" in card(dashboard(browser, GIULIA), 1)
@@ -146,7 +146,7 @@ def test_member_has_no_change_controls(app, browser):
 
 
 def test_member_banner_names_every_billing_contact(browser):
-    from portal.seed import make_user
+    from portal.demo import make_user
     with db.connection_context():
         rossi = Account.get(Account.name == "Rossi Eventi S.r.l.")
         make_user(rossi, "bruno.bassi@example.it", "Bruno Bassi", "billing_contact")

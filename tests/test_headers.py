@@ -10,8 +10,8 @@ import re
 import pytest
 
 from conftest import GIULIA, PASSWORD, Browser
-from portal.db import db
-from portal.models import User
+from portal.core.db import db
+from portal.core.models import User
 from test_checkout_support import add_to_cart, card_form, order_id_from, place, review
 
 EN = {"Accept-Language": "en"}
@@ -238,7 +238,7 @@ def test_review_payment_and_invoice_pages_are_not_stored(giulia):
     assert declined.headers["Cache-Control"] == "no-store"
     _, fields = review(giulia)
     order_id = order_id_from(place(giulia, fields))
-    from portal.models import Invoice
+    from portal.core.models import Invoice
     with db.connection_context():
         invoice_id = Invoice.get(Invoice.order == order_id).id
     for path in (f"/orders/{order_id}", "/invoices", f"/invoices/{invoice_id}"):

@@ -5,9 +5,9 @@ import pytest
 from flask import render_template_string
 
 from conftest import GIULIA, PASSWORD
-from portal.db import db
-from portal.i18n import date, money, number, percent, select_locale
-from portal.models import User
+from portal.core.db import db
+from portal.core.i18n import date, money, number, percent, select_locale
+from portal.core.models import User
 
 NBSP = "\u00a0"
 

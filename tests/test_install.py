@@ -8,8 +8,9 @@ import sys
 
 import pytest
 
-import portal
-from portal import ROOT, ConfigurationError, create_app
+from portal import ConfigurationError, create_app
+from portal.core import config
+from portal.core.config import ROOT
 
 spec = importlib.util.spec_from_file_location("lockfile", os.path.join(ROOT, "scripts",
                                                                         "lockfile.py"))
@@ -65,6 +66,6 @@ def test_the_check_command_fails_with_the_message(tmp_path):
 
 def test_outside_a_checkout_the_portal_refuses_clearly(monkeypatch, tmp_path):
     """A plain `pip install .` has no templates, static files or catalogs: say so."""
-    monkeypatch.setattr(portal, "ROOT", str(tmp_path))
+    monkeypatch.setattr(config, "ROOT", str(tmp_path))
     with pytest.raises(ConfigurationError, match="runs from a checkout"):
         create_app({"TESTING": True})

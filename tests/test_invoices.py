@@ -4,7 +4,7 @@ import datetime as dt
 import pytest
 
 from conftest import ANNA, MARCO, PASSWORD, TODAY, Browser
-from portal.models import Invoice
+from portal.core.models import Invoice
 from test_checkout_support import (add_to_cart, order_id_from, place, review, rows,
                                    set_account)
 

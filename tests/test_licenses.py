@@ -4,8 +4,8 @@ import re
 import pytest
 
 from conftest import ANNA, GIULIA, MARCO, Browser
-from portal.db import db
-from portal.models import Account, AuditEvent, LicenseAssignment, Subscription, User
+from portal.core.db import db
+from portal.core.models import Account, AuditEvent, LicenseAssignment, Subscription, User
 
 PAGE = "/subscriptions/1/licenses"
 

@@ -2,11 +2,11 @@
 import threading
 import time
 
-import portal.licenses
+import portal.licenses.views
 from conftest import GIULIA, Browser
-from portal.db import db
-from portal.models import Account, AuditEvent, LicenseAssignment, Subscription, User
-from portal.seed import make_user
+from portal.core.db import db
+from portal.core.models import Account, AuditEvent, LicenseAssignment, Subscription, User
+from portal.demo import make_user
 
 SECOND_CONTACT = "second.contact@example.it"
 
@@ -14,13 +14,13 @@ SECOND_CONTACT = "second.contact@example.it"
 def test_concurrent_enables_at_the_limit_let_exactly_one_through(app, monkeypatch):
     # Widen the gap between counting and inserting, so that without the lock the requests
     # would reliably all count 4 and all insert: the test must be able to fail.
-    count = portal.licenses.assigned_count
+    count = portal.licenses.views.assigned_count
 
     def slow_count(subscription_id):
         found = count(subscription_id)
         time.sleep(0.05)
         return found
-    monkeypatch.setattr(portal.licenses, "assigned_count", slow_count)
+    monkeypatch.setattr(portal.licenses.views, "assigned_count", slow_count)
 
     with db.connection_context():
         rossi = Account.get(Account.name == "Rossi Eventi S.r.l.")

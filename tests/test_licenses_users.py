@@ -4,9 +4,9 @@ import html as htmllib
 import pytest
 
 from conftest import GIULIA
-from portal.auth import authenticate
-from portal.db import db
-from portal.models import Account, AuditEvent, User
+from portal.accounts.views import authenticate
+from portal.core.db import db
+from portal.core.models import Account, AuditEvent, User
 
 URL = "/subscriptions/1/users"
 

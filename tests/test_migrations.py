@@ -4,9 +4,9 @@ from peewee import IntegrityError
 
 from conftest import Browser, GIULIA, PASSWORD
 from portal import create_app
-from portal.db import db, is_sqlite
-from portal.migrations import LATEST, MIGRATIONS, SchemaVersion, current_version, upgrade
-from portal.models import (ALL_MODELS, AuditEvent, CartItem, LicenseAssignment, Order, Plan,
+from portal.core.db import db, is_sqlite
+from portal.core.migrations import LATEST, MIGRATIONS, SchemaVersion, current_version, upgrade
+from portal.core.models import (ALL_MODELS, AuditEvent, CartItem, LicenseAssignment, Order, Plan,
                            Subscription, User, audit)
 
 
@@ -135,7 +135,7 @@ def test_upgraded_database_keeps_constraints_and_works(app):
 
 
 def test_upgrade_of_a_version_1_database_that_has_no_users(empty_app):
-    from portal.migrations import _initial
+    from portal.core.migrations import _initial
     with db.connection_context():
         db.create_tables([SchemaVersion])
         _initial(None)

@@ -7,11 +7,11 @@ import threading
 import pytest
 
 from conftest import GIULIA, PASSWORD, TODAY, Browser
-from portal.db import db
-from portal.models import (Invoice, LedgerEntry, Order, OrderLine, PaymentAttempt,
+from portal.core.db import db
+from portal.core.models import (Invoice, LedgerEntry, Order, OrderLine, PaymentAttempt,
                            PaymentMethod, User)
-from portal.payments import SandboxGateway
-from portal.seed import make_user
+from portal.payments.gateway import SandboxGateway
+from portal.demo import make_user
 from test_checkout_support import (CVC, GOOD_CARD, account, add_to_cart, audit_actions,
                                    card_form, counts, date, figures, form_fields, order_id_from, place,
                                    review, rows, set_balance, set_subscription, subscription)
@@ -76,7 +76,7 @@ def test_example_a_upgrade_to_pro_annual_end_to_end(giulia):
 
 def unassign_one_user():
     """The demo assigns 4 of 5 licenses; going down to 3 needs one user unassigned first."""
-    from portal.models import LicenseAssignment
+    from portal.core.models import LicenseAssignment
     with db.connection_context():
         last = LicenseAssignment.select().order_by(LicenseAssignment.id.desc()).first()
         last.delete_instance()
@@ -377,8 +377,8 @@ def test_orders_need_csrf(giulia):
 
 
 def _raise_price():
-    from portal.catalog import invalidate
-    from portal.models import Plan
+    from portal.catalog.store import invalidate
+    from portal.core.models import Plan
     with db.connection_context():
         Plan.update(annual_cents=240000).where(Plan.code == "webinar-pro").execute()
     invalidate()
@@ -405,7 +405,7 @@ def test_stale_review_is_shown_again_instead_of_charging(giulia, app, change):
         _next_day(app)
     else:
         with db.connection_context():
-            from portal.models import Subscription
+            from portal.core.models import Subscription
             Subscription.update(version=Subscription.version + 1).where(
                 Subscription.id == 1).execute()
 

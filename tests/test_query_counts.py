@@ -7,8 +7,8 @@ show here long before it shows in ``make bench``.
 import pytest
 from conftest import GIULIA
 
-from portal.db import db
-from portal.models import Account, CartItem, LicenseAssignment, Plan, Subscription, User
+from portal.core.db import db
+from portal.core.models import Account, CartItem, LicenseAssignment, Plan, Subscription, User
 
 # 600 licenses: valid before and after grow_rossi() (304 users enabled then).
 SUMMARY = "/subscriptions/1/change?plan=webinar-pro&licenses=600&frequency=annual"

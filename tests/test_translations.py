@@ -12,7 +12,7 @@ import pytest
 from babel.messages.plurals import get_plural
 from babel.messages.pofile import read_po, write_po
 
-from portal import ROOT
+from portal.core.config import ROOT
 
 TRANSLATIONS = os.path.join(ROOT, "translations")
 POT = os.path.join(TRANSLATIONS, "messages.pot")
@@ -325,13 +325,13 @@ def test_init_update_compile_add_a_language(scratch):
     ("de", -11900, f"-119,00{NBSP}€"),
 ])
 def test_money_per_locale(app, locale, cents, expected):
-    from portal.i18n import money
+    from portal.core.i18n import money
     with app.test_request_context(headers={"Accept-Language": locale}):
         assert money(cents) == expected
 
 
 def test_german_dates_numbers_and_rates(app):
-    from portal.i18n import date, number, percent
+    from portal.core.i18n import date, number, percent
     with app.test_request_context(headers={"Accept-Language": "de"}):
         assert date(dt.date(2026, 11, 26)) == "26.11.2026"
         assert date(dt.date(2026, 11, 26), "long") == "26. November 2026"

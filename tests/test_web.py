@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from portal.web import safe_next
+from portal.core.http import safe_next
 
 EN = {"Accept-Language": "en"}
 
@@ -103,8 +103,8 @@ def test_htmx_history_restore_gets_a_full_page(giulia):
 
 
 def test_expired_session_on_htmx_redirects_to_login(app, giulia):
-    from portal.db import db
-    from portal.models import User
+    from portal.core.db import db
+    from portal.core.models import User
     with db.connection_context():
         User.get(User.email == "giulia.rossi@example.it").rotate_session()
     response = giulia.get("/", htmx=True)

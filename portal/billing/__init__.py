@@ -1,6 +1,5 @@
 """The pricing engine: pure functions over plain values, no web or database code."""
-from .catalog import PlanPrice
-from .explain import explain_line, explain_quote
+from .prices import PlanPrice
 from .money import round_cents, to_decimal
 from .periods import FREQUENCIES, days_between, period_end
 from .quote import (
@@ -13,7 +12,17 @@ from .quote import (
     quote_change,
     quote_fingerprint,
 )
-from .validation import MAX_LICENSES, Problem, parse_licenses, validate_change
+from .rules import (
+    RUNNING,
+    Problem,
+    account_refusal,
+    assignment_refusal,
+    change_refusals,
+    is_downgrade,
+    plan_problem,
+)
+from .renewal import renewal_net
+from .validation import MAX_LICENSES, parse_licenses, validate_change
 from .vat import (
     EU_STANDARD_RATES,
     SELLER_COUNTRY,
@@ -50,6 +59,11 @@ __all__ = [
     "normalize_vat_number",
     "vat_treatment",
     "is_eu_country",
-    "explain_line",
-    "explain_quote",
+    "RUNNING",
+    "renewal_net",
+    "account_refusal",
+    "assignment_refusal",
+    "change_refusals",
+    "is_downgrade",
+    "plan_problem",
 ]

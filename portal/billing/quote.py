@@ -13,7 +13,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Sequence
 
-from .catalog import PlanPrice
+from .prices import PlanPrice
 from .money import round_cents
 from .periods import FREQUENCIES, days_between, period_end
 from .vat import vat_treatment

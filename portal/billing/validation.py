@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from .catalog import PlanPrice
+from .prices import PlanPrice
 from .periods import FREQUENCIES
+from .rules import Problem, change_refusals, plan_problem
 from .quote import ChangeRequest, CurrentSubscription
 
 __all__ = ["MAX_LICENSES", "Problem", "parse_licenses", "validate_change"]
@@ -17,15 +17,6 @@ MAX_LICENSES = 10_000
 _LICENSES = re.compile(r"[0-9]{1,6}", re.ASCII)
 _DIGITS = re.compile(r"[0-9]+", re.ASCII)
 _NEGATIVE = re.compile(r"-[0-9]{1,6}", re.ASCII)
-
-
-@dataclass(frozen=True)
-class Problem:
-    """A refused input: a code for the message catalog, the form field, message params."""
-
-    code: str
-    field: str
-    params: dict[str, Any] = field(default_factory=dict)
 
 
 def parse_licenses(raw: str | int | None) -> int | None:
@@ -67,18 +58,11 @@ def _plan_problem(
 ) -> tuple[PlanPrice | None, Problem | None]:
     """Return (plan, problem) for the plan field; at most one problem."""
     plan = plans.get(plan_code) if isinstance(plan_code, str) else None
-    # Another product's plan answers like an unknown code so that the form
-    # cannot be used to probe the catalog.
-    if plan is None or plan.code != plan_code or plan.product_code != sub.product_code:
+    if plan is None or plan.code != plan_code:
         return None, Problem("plan_unknown", "plan", {})
-    if not plan.self_service or not plan.has_prices:
-        return None, Problem("plan_not_self_service", "plan", {})
-    if (
-        sub.status in ("active", "trialing")
-        and sub.plan is not None
-        and plan.tier < sub.plan.tier
-    ):
-        return None, Problem("plan_downgrade", "plan", {"current": sub.plan.name})
+    problem = plan_problem(sub.product_code, sub.status, sub.plan, plan)
+    if problem:
+        return None, problem
     return plan, None
 
 
@@ -98,13 +82,9 @@ def validate_change(
     field's problem is reported at once (one per field), and "no_change" only
     when the fields are all valid. ``plans`` maps plan code to plan.
     """
-    blocking = []
-    if account_kind == "corporate":
-        blocking.append(Problem("corporate_account", "subscription", {}))
-    if sub.status == "canceled":
-        blocking.append(Problem("subscription_canceled", "subscription", {}))
-    if blocking:
-        return None, tuple(blocking)
+    refusals = change_refusals(account_kind, sub.status)
+    if refusals:
+        return None, refusals
 
     plan, plan_problem = _plan_problem(sub, plans, plan_code)
     licenses, licenses_problem = _licenses_problem(licenses_raw, sub.assigned)

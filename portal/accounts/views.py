@@ -1,0 +1,106 @@
+"""Login, logout and the language switcher."""
+import datetime as dt
+
+from flask import Blueprint, current_app, flash, redirect, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from portal.accounts.users import normalize_email
+from portal.core.db import db
+from portal.core.models import User, utcnow
+from portal.core.security import csrf
+from portal.core.throttle import LOGIN_LIMIT, limiter
+from portal.core.http import render, safe_next, see_other
+
+bp = Blueprint("auth", __name__)
+
+# Checked against when the email is unknown, so both failures cost the same time.
+_DUMMY_HASH = generate_password_hash("not-a-real-password", method="scrypt")
+
+#: Failed attempts before an account is locked, and the lock's growth.
+LOCK_AFTER = 5
+LOCK_SECONDS = 60
+
+
+def _lock_for(failures):
+    """A lock that doubles with every failure past the threshold, capped at one hour."""
+    if failures < LOCK_AFTER:
+        return None
+    return dt.timedelta(seconds=min(3600, LOCK_SECONDS * 2 ** (failures - LOCK_AFTER)))
+
+
+def authenticate(email, password):
+    """The user for these credentials, or None; counts failures in the database."""
+    user = User.get_or_none(User.email == normalize_email(email))
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password or "")
+        return None
+    now = utcnow()
+    locked = user.locked_until is not None and user.locked_until > now
+    if locked or not user.check_password(password or "") or not user.active:
+        if not locked:
+            failures = user.failed_logins + 1
+            lock = _lock_for(failures)
+            (User.update(failed_logins=User.failed_logins + 1,
+                         locked_until=(now + lock) if lock else None)
+             .where(User.id == user.id).execute())
+        return None
+    if user.failed_logins or user.locked_until:
+        User.update(failed_logins=0, locked_until=None).where(User.id == user.id).execute()
+    return user
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@csrf.exempt  # checked below, after the rate limit, so that every attempt counts
+@limiter.limit(LOGIN_LIMIT, methods=["POST"])
+def login():
+    """The login form; a generic message for any failure."""
+    if request.method == "POST":
+        csrf.protect()
+    next_url = safe_next(request.values.get("next"))
+    if current_user.is_authenticated:
+        return redirect(next_url or url_for("dashboard.index"))
+    error = None
+    email = ""
+    if request.method == "POST":
+        email = request.form.get("email", "")[:254]
+        user = authenticate(email, request.form.get("password", "")[:1024])
+        if user is None:
+            error = _("Email or password is not correct, or the account is temporarily "
+                      "locked after too many attempts.")
+        else:
+            locale = session.get("locale")
+            session.clear()  # a new session at login: nothing from before survives
+            if locale:
+                session["locale"] = locale
+            login_user(user)
+            return see_other(next_url or url_for("dashboard.index"))
+    return render("auth/login.html", error=error, email=email, next_url=next_url,
+                  status=401 if error else 200)
+
+
+@bp.route("/logout", methods=["POST"])
+@login_required
+def logout():
+    """End the session here and everywhere this cookie was copied to."""
+    current_user.rotate_session()
+    locale = session.get("locale")
+    logout_user()
+    session.clear()
+    if locale:
+        session["locale"] = locale
+    flash(_("You have logged out."), "info")
+    return see_other(url_for("auth.login"))
+
+
+@bp.route("/locale", methods=["POST"])
+def set_locale():
+    """Switch language; saved on the user when logged in."""
+    locale = request.form.get("locale", "")
+    if locale in current_app.config["LANGUAGES"]:
+        session["locale"] = locale
+        if current_user.is_authenticated:
+            with db.atomic():
+                User.update(locale=locale).where(User.id == current_user.id).execute()
+    return see_other(safe_next(request.form.get("next"), url_for("dashboard.index")))

@@ -1,0 +1,231 @@
+"""Carrello, Completa transazione (review), Effettua l'ordine and the confirmation.
+
+Views are thin: the cart and its prices come from ``portal.quoting``; placing the order is
+``portal.orders.place_order``. No figure sent by the browser is ever used.
+"""
+import functools
+
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from portal.billing import InvalidVatNumber, account_refusal, normalize_vat_number
+from portal.checkout import orders
+from portal.checkout.cart import cart_count
+from portal.core.access import (billing_contact_required, current_account,
+                                forget_current_account, refusal_page)
+from portal.core.db import Prepared, write_transaction
+from portal.core.models import (Account, CartItem, Invoice, Order, OrderLine, PaymentMethod, audit,
+                     new_token)
+from portal.payments.gateway import CardDetails, parse_expiry
+from portal.subscriptions.quotes import cart_entries, quote_for
+from portal.core.http import error_page, no_store, render, see_other
+
+bp = Blueprint("checkout", __name__)
+
+
+_has_cart_items = Prepared(lambda user_id: CartItem.select(CartItem.id)
+                           .where(CartItem.user == user_id).limit(1).tuples())
+_payment_methods = Prepared(
+    lambda account_id, gateway: PaymentMethod.select()
+    .where((PaymentMethod.account == account_id) & (PaymentMethod.gateway == gateway))
+    .order_by(PaymentMethod.created_at.desc(), PaymentMethod.id.desc()))
+
+
+def self_service_required(view):
+    """Billing contacts of self-service accounts only; corporate accounts are refused."""
+    @functools.wraps(view)
+    @billing_contact_required
+    def wrapped(*args, **kwargs):
+        refusal = account_refusal(current_account().kind)
+        if refusal:
+            return refusal_page(refusal)
+        return view(*args, **kwargs)
+    return wrapped
+
+
+def priced_cart(account):
+    """(entries, quote of the valid entries or None, {subscription id: QuoteLine})."""
+    entries = cart_entries(current_user, account)
+    changes = [entry.change for entry in entries if entry.change is not None]
+    quote = quote_for(account, changes) if changes else None
+    lines = {line.subscription_id: line for line in quote.lines} if quote else {}
+    return entries, quote, lines
+
+
+def review_context(account, **extra):
+    """Everything the review page shows, with a fresh idempotency key for its order form."""
+    entries, quote, lines = priced_cart(account)
+    gateway = current_app.config.get("PAYMENT_GATEWAY") or "sandbox"
+    methods = _payment_methods.rows(int(account.id), str(gateway))
+    context = dict(
+        account=account, entries=entries, quote=quote, lines=lines,
+        has_problems=any(entry.problems for entry in entries),
+        idempotency_key=new_token(), methods=methods, sandbox=gateway == "sandbox",
+        versions=",".join(f"{e.subscription.id}:{e.subscription.version}" for e in entries),
+        notice=None, changed=(), vat_error=None, vat_value=None, payment_error=None, card_errors={},
+        card_form={})
+    context.update(extra)
+    return context
+
+
+def render_review(status=200, **extra):
+    """The review page (or its main block for htmx), never cached."""
+    context = review_context(current_account(), **extra)
+    return no_store(render("checkout/review.html", block="checkout_review", status=status,
+                           **context))
+
+
+@bp.get("/cart")
+@self_service_required
+def cart():
+    """Carrello: the pending changes with their figures; survives logout (stored rows)."""
+    account = current_account()
+    entries, quote, lines = priced_cart(account)
+    return render("checkout/cart.html", account=account, entries=entries, quote=quote,
+                  lines=lines, has_problems=any(entry.problems for entry in entries))
+
+
+@bp.post("/cart/<int:item_id>/remove")
+@self_service_required
+def remove_item(item_id):
+    """Remove one pending change (only the current user's own)."""
+    account = current_account()
+    with write_transaction():
+        item = CartItem.get_or_none((CartItem.id == item_id)
+                                    & (CartItem.user == current_user.id))
+        if item is None:
+            abort(404)
+        item.delete_instance()
+        audit(account, current_user.id, "cart.item_removed",
+              subscription_id=item.subscription_id)
+    flash(_("The change was removed from your cart."), "info")
+    return see_other(url_for("checkout.cart"))
+
+
+@bp.get("/checkout")
+@self_service_required
+def review():
+    """Completa transazione: periods from today, licenses, costs, credit, VAT and total due."""
+    if _has_cart_items.first(int(current_user.id)) is None:
+        flash(_("Your cart is empty: choose a change first."), "info")
+        return redirect(url_for("checkout.cart"), 303)
+    return render_review()
+
+
+@bp.post("/checkout/vat")
+@self_service_required
+def update_vat():
+    """Save a valid VAT number on the account; the review is priced again with it."""
+    account = current_account()
+    raw = request.form.get("vat_number", "")[:40]
+    try:
+        number = normalize_vat_number(raw, account.country)
+    except InvalidVatNumber as error:
+        return render_review(422, vat_error=error.code, vat_value=raw)
+    if orders.save_vat_number(account, current_user.id, number):
+        flash(_("VAT number saved. The order has been recalculated: check it again."),
+              "success")
+    return see_other(url_for("checkout.review"))
+
+
+def payment_input(form):
+    """The payment choice of the order form: a saved method's id or a new card."""
+    choice = form.get("payment_method", "")
+    if choice == "new":
+        month, year = parse_expiry(form.get("card_expiry", "")[:20])
+        card = CardDetails(number=form.get("card_number", "")[:40], exp_month=month,
+                           exp_year=year, cvc=form.get("card_cvc", "")[:8],
+                           holder=form.get("card_holder", "")[:200])
+        return orders.PaymentInput(card=card)
+    if choice.isdigit() and len(choice) < 12:
+        return orders.PaymentInput(method_id=int(choice))
+    return orders.PaymentInput()
+
+
+def seen_versions(raw):
+    """``"1:3,2:1"`` → {1: 3, 2: 1}; anything malformed is dropped (it only shapes a notice)."""
+    versions = {}
+    for part in (raw or "")[:500].split(","):
+        sub_id, _sep, version = part.partition(":")
+        if sub_id.isdigit() and version.isdigit() and len(sub_id + version) < 18:
+            versions[int(sub_id)] = int(version)
+    return versions
+
+
+def _kept_card_fields(form):
+    """What the card form may show again after a refusal: never the number or the CVC."""
+    return {"payment_method": form.get("payment_method", ""),
+            "card_holder": form.get("card_holder", "")[:200],
+            "card_expiry": form.get("card_expiry", "")[:20]}
+
+
+@bp.post("/checkout/order")
+@self_service_required
+def place_order():
+    """Effettua l'ordine: idempotent per key, charged only when the review is still valid."""
+    form = request.form
+    try:
+        placed = orders.place_order(
+            current_user._get_current_object(), form.get("idempotency_key", ""),
+            form.get("fingerprint", ""), payment_input(form),
+            seen_versions(form.get("versions")))
+    except orders.OrderError as error:
+        return order_refused(error, _kept_card_fields(form), form.get("idempotency_key", ""))
+    return see_other(url_for("checkout.confirmation", order_id=placed.order.id))
+
+
+def order_refused(error, card_form, key=""):
+    """The answer to an order that was not placed: nothing changed, say why."""
+    forget_current_account()  # read before the order's transaction: the review needs it fresh
+    if isinstance(error, orders.ReviewRequired):
+        flash(_("Please review your order before placing it."), "warning")
+        return see_other(url_for("checkout.review"))
+    if isinstance(error, orders.EmptyCart):
+        flash(_("Your cart is empty: there is nothing to order."), "warning")
+        return see_other(url_for("checkout.cart"))
+    if isinstance(error, orders.KeyConflict):
+        return error_page(409, _("This order form was already used"),
+                          _("This order form was already used for a different order. "
+                            "Open the review again to place a new order."))
+    if isinstance(error, orders.StaleQuote):
+        return render_review(409, notice="stale", changed=error.changed)
+    if isinstance(error, orders.CartProblems):
+        return render_review(409, notice="problems")
+    if isinstance(error, orders.CardRejected):
+        return render_review(422, card_errors={error.field: error.code}, card_form=card_form)
+    if isinstance(error, orders.PaymentFailed):
+        if not error.declined and orders.KEY_PATTERN.fullmatch(key or ""):
+            # The gateway failed, perhaps after charging (a timeout): the retry must carry
+            # the same key, which the gateway answers with the earlier charge, if any.
+            return render_review(402, payment_error=error.code, card_form=card_form,
+                                 idempotency_key=key)
+        return render_review(402, payment_error=error.code, card_form=card_form)
+    return render_review(422, payment_error="payment_required", card_form=card_form)
+
+
+@bp.get("/orders/<int:order_id>")
+@billing_contact_required
+def confirmation(order_id):
+    """The plan changed and the new period starts today; invoice link; license reminder."""
+    order = Order.get_or_none((Order.id == order_id)
+                              & (Order.account == current_user.account_id))
+    if order is None:
+        abort(404)
+    lines = list(order.lines.order_by(OrderLine.id))
+    invoice = Invoice.get_or_none(Invoice.order == order.id)
+    grown = [line for line in lines if line.new_licenses > line.old_licenses]
+    return no_store(render("checkout/confirmation.html", order=order, lines=lines,
+                           invoice=invoice, grown=grown, account=current_account()))
+
+
+def init_app(app):
+    """The cart badge of every page's header (``base.html`` asks ``cart_badge()``)."""
+    @app.context_processor
+    def _navigation():
+        def cart_badge():
+            """The cart badge's count, asked only by the templates that show it."""
+            if not (current_user.is_authenticated and current_user.is_billing_contact):
+                return 0
+            return cart_count(current_user)
+        return {"cart_badge": cart_badge}

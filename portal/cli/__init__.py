@@ -1,0 +1,8 @@
+"""Operator and translator commands: ``flask --app portal <group> <command>``."""
+from portal.cli import operators, translate
+
+
+def init_app(app):
+    """Register the command groups."""
+    for group in operators.GROUPS + translate.GROUPS:
+        app.cli.add_command(group)

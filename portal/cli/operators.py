@@ -1,0 +1,128 @@
+"""Operator commands: ``flask --app portal db|catalog|demo|users|accounts ...``."""
+from decimal import Decimal
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+from peewee import JOIN, fn
+
+from portal.accounts.users import normalize_email, valid_email
+from portal.catalog.store import CatalogError, load_catalog
+from portal.core.clock import today_in
+from portal.core.db import backup_sqlite, db, is_sqlite
+from portal.core.migrations import LATEST, upgrade
+from portal.core.models import Account, User
+from portal.demo import DEMO_LOGINS, DEMO_PASSWORD, make_user, seed_demo
+
+db_cli = AppGroup("db", help="Create, upgrade and back up the database.")
+catalog_cli = AppGroup("catalog", help="Load the product catalog.")
+demo_cli = AppGroup("demo", help="Demo data.")
+users_cli = AppGroup("users", help="Manage users.")
+accounts_cli = AppGroup("accounts", help="Inspect accounts.")
+
+@db_cli.command("upgrade")
+def db_upgrade():
+    """Create the schema, or upgrade an existing database to the newest version."""
+    applied = upgrade()
+    if applied:
+        click.echo(f"Applied migrations: {', '.join(map(str, applied))}")
+    click.echo(f"Database at schema version {LATEST}.")
+
+
+@db_cli.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, writable=True))
+def db_backup(path):
+    """Copy a live SQLite database to PATH, consistently (SQLite's online backup API)."""
+    if not is_sqlite():
+        raise click.ClickException(
+            "db backup copies SQLite databases; for PostgreSQL use pg_dump (see README).")
+    pages = backup_sqlite(path)
+    click.echo(f"Backed up {pages} pages to {path}.")
+
+
+@catalog_cli.command("load")
+@click.argument("path", required=False, type=click.Path(exists=True, dir_okay=False))
+def catalog_load(path):
+    """Load (or update) products and plans from PATH (default: CATALOG_PATH)."""
+    path = path or current_app.config["CATALOG_PATH"]
+    try:
+        with db.connection_context():
+            products, plans = load_catalog(path)
+    except (CatalogError, ValueError) as exc:
+        # ValueError covers TOML syntax errors and a file that is not UTF-8.
+        raise click.ClickException(f"{path}: {exc}")
+    click.echo(f"Loaded {products} products and {plans} plans from {path}.")
+
+
+@demo_cli.command("seed")
+@click.option("--if-empty", is_flag=True, help="Do nothing when accounts already exist.")
+def demo_seed(if_empty):
+    """Seed the demo accounts of the specification."""
+    with db.connection_context():
+        if Account.select().exists():
+            if if_empty:
+                click.echo("Accounts exist already: demo data not seeded.")
+                return
+            raise click.ClickException("The database already holds accounts.")
+        try:
+            seed_demo(today_in())
+        except RuntimeError as exc:  # the catalog is not loaded yet
+            raise click.ClickException(str(exc))
+    click.echo("Demo data seeded. Logins (password %s):" % DEMO_PASSWORD)
+    for email, what in DEMO_LOGINS:
+        click.echo(f"  {email:28} {what}")
+
+
+@users_cli.command("create")
+@click.option("--email", prompt=True)
+@click.option("--name", prompt=True)
+@click.option("--account", "account_name", prompt="Account name")
+@click.option("--role", type=click.Choice(["billing_contact", "member"]), default="member",
+              show_default=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def users_create(email, name, account_name, role, password):
+    """Create a user in an existing account (prompts for the password)."""
+    if not valid_email(normalize_email(email)):
+        raise click.ClickException(f"{email!r} is not a valid email address.")
+    if len(password) < 8:
+        raise click.ClickException("The password must be at least 8 characters long.")
+    with db.connection_context():
+        account = Account.get_or_none(Account.name == account_name)
+        if account is None:
+            raise click.ClickException(f"No account named {account_name!r}.")
+        if User.select().where(User.email == normalize_email(email)).exists():
+            raise click.ClickException(f"A user with email {email!r} exists already.")
+        make_user(account, email, name, role=role, password=password)
+    click.echo(f"Created {role} {normalize_email(email)} in {account_name}.")
+
+
+@users_cli.command("set-password")
+@click.option("--email", prompt=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def users_set_password(email, password):
+    """Set a user's password (users added from the license page have none they know)."""
+    if len(password) < 8:
+        raise click.ClickException("The password must be at least 8 characters long.")
+    with db.connection_context():
+        user = User.get_or_none(User.email == normalize_email(email))
+        if user is None:
+            raise click.ClickException(f"No user with email {email!r}.")
+        user.set_password(password)  # also rotates the session token: old cookies end
+        user.save()
+    click.echo(f"Password set for {normalize_email(email)}.")
+
+
+@accounts_cli.command("list")
+def accounts_list():
+    """List accounts with their kind, country, balance and users."""
+    with db.connection_context():
+        rows = (Account.select(Account, fn.COUNT(User.id).alias("user_count"))
+                .join(User, JOIN.LEFT_OUTER, on=(User.account == Account.id))
+                .group_by(Account.id).order_by(Account.name))
+        for account in rows:
+            click.echo(f"{account.id:>5}  {account.name:30} {account.kind:13} {account.country}  "
+                       f"balance {Decimal(account.balance_cents) / 100:>10.2f}  "
+                       f"users {account.user_count}")
+
+
+GROUPS = (db_cli, catalog_cli, demo_cli, users_cli, accounts_cli)

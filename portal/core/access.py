@@ -1,0 +1,100 @@
+"""Who may do what: account scoping, the billing-contact rule and the refusal pages.
+
+What is refused is decided in ``portal.billing.rules`` (pure); this module turns a refusal
+into the page (or htmx fragment) that explains it.
+"""
+import functools
+
+from flask import abort, g
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from portal.billing import Problem
+from portal.core.db import Prepared
+from portal.core.http import error_page
+from portal.core.models import Account, Plan, Product, Subscription, User
+
+
+def billing_contacts(account_id):
+    """The account's billing contacts, to name them to members."""
+    return list(User.select(User.name, User.email)
+                .where((User.account == account_id) & (User.role == "billing_contact"))
+                .order_by(User.name))
+
+
+def forbidden_for_member():
+    """The 403 page that names the account's billing contacts."""
+    return error_page(403, page="errors/billing_contact_only.html",
+                      fragment="errors/billing_contact_only_fragment.html",
+                      contacts=billing_contacts(current_user.account_id))
+
+
+def billing_contact_required(view):
+    """Only logged-in billing contacts get through; members get the explanation (403)."""
+    @functools.wraps(view)
+    @login_required
+    def wrapped(*args, **kwargs):
+        if not current_user.is_billing_contact:
+            return forbidden_for_member()
+        return view(*args, **kwargs)
+    return wrapped
+
+
+def refusal_page(problem: Problem, product_name=""):
+    """The page for a refusal of ``portal.billing.rules`` (corporate account, canceled
+    subscription, nothing to assign)."""
+    if problem.code == "corporate_account":
+        return error_page(403, _("Managed in the Corporate Billing Portal"),
+                          _("Corporate accounts are managed in the Corporate Billing Portal or "
+                            "by your representative."))
+    if problem.code == "subscription_canceled":
+        return error_page(409, _("This subscription cannot be changed"),
+                          _("This subscription has been canceled and can no longer be "
+                            "changed."))
+    if problem.code == "no_licenses":
+        return error_page(409, _("There are no licenses to assign"),
+                          _("This subscription has no active licenses. Subscribe to assign "
+                            "%(product)s to your users.", product=product_name))
+    raise ValueError(f"no refusal page for {problem.code!r}")
+
+
+_account = Prepared(lambda account_id: Account.select().where(Account.id == account_id)
+                    .limit(1))
+
+
+def current_account():
+    """The current user's account, read once per request (its balance and VAT number are
+    read fresh for each request). ``forget_current_account`` makes the next call read it
+    again (after a write)."""
+    if "current_account" not in g:
+        account = _account.first(int(current_user.account_id))
+        if account is None:
+            raise Account.DoesNotExist()
+        g.current_account = account
+    return g.current_account
+
+
+def forget_current_account():
+    """The account may have changed (an order or a VAT number was written meanwhile)."""
+    g.pop("current_account", None)
+
+
+#: The change and license pages (and every summary click) start here: SQL built once.
+_subscription_of_account = Prepared(
+    lambda subscription_id, account_id: Subscription.select(Subscription, Plan, Product, Account)
+    .join(Plan).switch(Subscription).join(Product)
+    .switch(Subscription).join(Account)
+    .where((Subscription.id == subscription_id) & (Subscription.account == account_id))
+    .limit(1))
+
+
+def account_subscription(subscription_id):
+    """The current user's account's subscription with its plan, product and account, or 404.
+
+    Scoped at the query: another account's id is indistinguishable from a missing one.
+    """
+    subscription = _subscription_of_account.first(int(subscription_id),
+                                                  int(current_user.account_id))
+    if subscription is None:
+        abort(404)
+    return subscription

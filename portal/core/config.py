@@ -1,0 +1,115 @@
+"""Configuration defaults. Overridden by ``instance/config.py``, then by environment variables."""
+import os
+
+#: The checkout's top level: templates, static files, translations and catalog.toml live here.
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+#: What the portal reads from the top level of its checkout.
+RESOURCES = ("templates", "static", "translations", "catalog.toml")
+
+DEV_SECRET_KEY = "dev-only-secret-key-change-me"
+
+DEFAULTS = {
+    "SECRET_KEY": DEV_SECRET_KEY,
+    "DATABASE_URL": None,  # default: sqlite under the instance folder, set in create_app
+    "ENV_NAME": "development",  # "production" refuses the development secret key
+    "BABEL_DEFAULT_LOCALE": "it",
+    "BABEL_DEFAULT_TIMEZONE": "Europe/Rome",
+    "LANGUAGES": ["it", "en", "de"],
+    "CATALOG_PATH": None,  # default: catalog.toml beside the package
+    "CORPORATE_PORTAL_URL": "https://corporate-billing.example.com",
+    "SUPPORT_EMAIL": "assistenza@example.com",
+    "SUPPORT_PHONE": "+39 02 0000 0000",
+    "SALES_EMAIL": "vendite@example.com",
+    "SELLER_NAME": "Centro Webinar S.r.l.",
+    "SELLER_ADDRESS": "Via del Lavoro 10, 40127 Bologna BO, Italia",
+    "SELLER_VAT_NUMBER": "IT00000010215",
+    "PAYMENT_GATEWAY": "sandbox",
+    "FIXED_TODAY": None,
+    "WTF_CSRF_TIME_LIMIT": 3600 * 8,
+    "WTF_CSRF_HEADERS": ["X-CSRFToken", "X-CSRF-Token"],
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_SECURE": None,  # None: on in production, off in development
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "REMEMBER_COOKIE_SAMESITE": "Lax",
+    "MAX_CONTENT_LENGTH": 1024 * 1024,
+    "PROXY_FIX": 0,  # number of trusted reverse proxies setting X-Forwarded-*
+    "LICENSES_PAGE_SIZE": 25,
+    "PASSWORD_HASH_METHOD": "scrypt",
+}
+
+#: Environment variables read at start-up, with the type they are converted to.
+ENVIRONMENT = {
+    "SECRET_KEY": str,
+    "DATABASE_URL": str,
+    # Normalized: "Production" must not quietly start in development mode.
+    "ENV_NAME": lambda v: v.strip().lower(),
+    "CORPORATE_PORTAL_URL": str,
+    "SUPPORT_EMAIL": str,
+    "SUPPORT_PHONE": str,
+    "SALES_EMAIL": str,
+    "SELLER_NAME": str,
+    "SELLER_ADDRESS": str,
+    "SELLER_VAT_NUMBER": str,
+    "PAYMENT_GATEWAY": str,
+    "FIXED_TODAY": str,
+    "CATALOG_PATH": str,
+    "PROXY_FIX": int,
+    "RATELIMIT_STORAGE_URI": str,
+    "SESSION_COOKIE_SECURE": lambda v: v.lower() in ("1", "true", "yes", "on"),
+    "RATELIMIT_ENABLED": lambda v: v.lower() in ("1", "true", "yes", "on"),
+}
+
+
+def from_environment(environ=os.environ, prefix="PORTAL_"):
+    """Settings from ``PORTAL_<NAME>`` or plain ``<NAME>`` environment variables."""
+    settings = {}
+    for name, convert in ENVIRONMENT.items():
+        raw = environ.get(prefix + name, environ.get(name))
+        if raw not in (None, ""):
+            settings[name] = convert(raw)
+    return settings
+
+
+class ConfigurationError(RuntimeError):
+    """The configuration would make the portal unsafe or unable to run."""
+
+
+def project_root():
+    """The checkout the portal runs from; refuses clearly when it lacks its resources
+    (a plain ``pip install .`` copies the package without them)."""
+    missing = [name for name in RESOURCES if not os.path.exists(os.path.join(ROOT, name))]
+    if missing:
+        raise ConfigurationError(
+            f"Centro fatturazione runs from a checkout of its repository, and {ROOT} lacks "
+            f"{', '.join(missing)}: install it with `make run` (an editable install) instead "
+            "of `pip install .`.")
+    return ROOT
+
+
+def configure(app, test_config=None):
+    """Defaults, then ``instance/config.py`` and the environment (or the tests' settings);
+    then derive what depends on other settings and refuse unsafe ones."""
+    app.config.from_mapping(DEFAULTS)
+    if test_config is None:
+        app.config.from_pyfile("config.py", silent=True)
+        app.config.update(from_environment())
+    else:
+        app.config.update(test_config)
+    cfg = app.config
+    if not cfg.get("DATABASE_URL"):
+        cfg["DATABASE_URL"] = "sqlite:///" + os.path.join(app.instance_path, "portal.sqlite3")
+    if not cfg.get("CATALOG_PATH"):
+        cfg["CATALOG_PATH"] = os.path.join(ROOT, "catalog.toml")
+    cfg.setdefault("BABEL_TRANSLATION_DIRECTORIES", os.path.join(ROOT, "translations"))
+    production = cfg["ENV_NAME"] == "production"
+    secret = cfg.get("SECRET_KEY") or ""
+    if production and (secret == DEV_SECRET_KEY or len(secret) < 32):
+        raise ConfigurationError(
+            "Refusing to start in production with the development SECRET_KEY or a short "
+            "one: set SECRET_KEY (or PORTAL_SECRET_KEY) to a long random value "
+            "(at least 32 characters).")
+    if cfg.get("SESSION_COOKIE_SECURE") is None:
+        cfg["SESSION_COOKIE_SECURE"] = production
+    cfg["REMEMBER_COOKIE_SECURE"] = cfg["SESSION_COOKIE_SECURE"]

@@ -1,0 +1,104 @@
+"""Shared view helpers: htmx-aware rendering, redirects, safe ``next`` and error pages."""
+from urllib.parse import urlsplit
+
+from flask import make_response, redirect, render_template
+from flask_babel import gettext as _
+from flask_htmx import HTMX
+from flask_htmx import make_response as htmx_response
+from flask_wtf.csrf import CSRFError
+from jinja2_fragments.flask import render_block, render_blocks
+
+htmx = HTMX()
+
+
+def is_htmx():
+    """An htmx request that wants a fragment (a history restore wants the whole page)."""
+    return bool(htmx) and not htmx.history_restore_request
+
+
+def render(template, block=None, status=200, **context):
+    """The whole page, or for an htmx request only ``block`` (a name, or a list of names)."""
+    if block and is_htmx():
+        if isinstance(block, (list, tuple)):
+            body = render_blocks(template, list(block), **context)
+        else:
+            body = render_block(template, block, **context)
+    else:
+        body = render_template(template, **context)
+    return make_response(body, status)
+
+
+def hx_redirect(url):
+    """Tell htmx to load ``url`` as a full page."""
+    return htmx_response("", redirect=url)
+
+
+def see_other(url):
+    """303 after a plain POST, ``HX-Redirect`` after an htmx one."""
+    return hx_redirect(url) if is_htmx() else redirect(url, 303)
+
+
+def safe_next(target, default=None):
+    """Keep ``next`` only when it is a path on this site (no scheme, host or ``//``)."""
+    if not target or not isinstance(target, str):
+        return default
+    target = target.strip()
+    parts = urlsplit(target)
+    if (parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//")
+            or "\\" in target or any(ord(c) < 32 for c in target)):
+        return default
+    return target
+
+
+def no_store(response):
+    """Prices, keys, invoices and account data must not be kept by a browser or a proxy."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def error_page(status, title=None, message=None, page="errors/error.html",
+               fragment="errors/fragment.html", **extra):
+    """The one way to answer with an error: a localized page, or for htmx its message as a
+    fragment that replaces the flash messages (whatever region the request targeted)."""
+    context = dict(status=status, title=title, message=message, **extra)
+    if is_htmx():
+        return htmx_response(render_template(fragment, **context), status,
+                             retarget="#flash-messages", reswap="innerHTML")
+    return make_response(render_template(page, **context), status)
+
+
+def init_app(app):
+    """Register flask-htmx, ``Vary: HX-Request`` and the error handlers."""
+    htmx.init_app(app)
+
+    @app.after_request
+    def _vary(response):
+        response.vary.add("HX-Request")
+        return response
+
+    @app.errorhandler(CSRFError)
+    def _csrf(error):
+        return error_page(400, _("This form has expired"),
+                          _("For your security the form could not be sent. Reload the page "
+                            "and try again."))
+
+    @app.errorhandler(404)
+    def _not_found(error):
+        return error_page(404, _("Page not found"),
+                          _("The page you asked for does not exist or is not available to "
+                            "your account."))
+
+    @app.errorhandler(405)
+    def _not_allowed(error):
+        return error_page(405, _("Action not allowed"),
+                          _("This address cannot be used this way."))
+
+    @app.errorhandler(413)
+    def _too_large(error):
+        return error_page(413, _("Request too large"),
+                          _("What you sent is too large. Shorten it and try again."))
+
+    @app.errorhandler(500)
+    def _server_error(error):
+        return error_page(500, _("Something went wrong"),
+                          _("Nothing was changed. Please try again in a moment."))

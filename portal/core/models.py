@@ -1,0 +1,294 @@
+"""The data model of the portal (SPEC section 2). Money is always integer cents."""
+import datetime as dt
+import json
+import secrets
+
+from flask import current_app, has_app_context
+from flask_login import UserMixin
+from peewee import (
+    BooleanField,
+    CharField,
+    DateField,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+    Check,
+    SQL,
+    fn,
+)
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from portal.core.db import db
+
+ACCOUNT_KINDS = ("self_service", "corporate")
+ROLES = ("billing_contact", "member")
+FREQUENCIES = ("monthly", "annual")
+STATUSES = ("trialing", "active", "trial_expired", "canceled")
+
+
+def utcnow():
+    """Naive UTC timestamp, the same on every engine."""
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def password_hash_method():
+    """werkzeug's hash method: scrypt unless the configuration says otherwise (the test
+    suite uses a cheap one so that thousands of logins stay fast)."""
+    if has_app_context():
+        return current_app.config.get("PASSWORD_HASH_METHOD", "scrypt")
+    return "scrypt"
+
+
+def new_token():
+    """A random, URL-safe identifier."""
+    return secrets.token_urlsafe(24)
+
+
+class JSONField(TextField):
+    """A JSON document stored as text, portable across SQLite and PostgreSQL."""
+
+    def db_value(self, value):
+        return None if value is None else json.dumps(value, sort_keys=True)
+
+    def python_value(self, value):
+        return None if value is None else json.loads(value)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
+class Account(BaseModel):
+    name = CharField(max_length=200)
+    kind = CharField(max_length=20, default="self_service",
+                     constraints=[Check("kind in ('self_service', 'corporate')")])
+    country = CharField(max_length=2, default="IT")
+    vat_number = CharField(max_length=20, null=True)
+    address = TextField(default="")
+    currency = CharField(max_length=3, default="EUR")
+    timezone = CharField(max_length=64, default="Europe/Rome")
+    # Cached credit balance; the ledger is the truth and the two are updated in one transaction.
+    balance_cents = IntegerField(default=0, constraints=[Check("balance_cents >= 0")])
+    created_at = DateTimeField(default=utcnow)
+
+    @property
+    def is_corporate(self):
+        return self.kind == "corporate"
+
+
+class User(UserMixin, BaseModel):
+    email = CharField(max_length=254, unique=True)  # stored lower-case
+    name = CharField(max_length=200)
+    password_hash = CharField(max_length=255)
+    account = ForeignKeyField(Account, backref="users", on_delete="CASCADE")
+    role = CharField(max_length=20, default="member",
+                     constraints=[Check("role in ('billing_contact', 'member')")])
+    locale = CharField(max_length=10, null=True)
+    # Flask-Login's id: rotated at logout and password change so old cookies stop working.
+    session_token = CharField(max_length=64, unique=True, default=new_token)
+    active = BooleanField(default=True)
+    # DEFAULT 0 in the schema too, as migration 2 adds it to existing databases
+    failed_logins = IntegerField(default=0, constraints=[SQL("DEFAULT 0")])
+    locked_until = DateTimeField(null=True)
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("account", "name"), False),)
+
+    def get_id(self):
+        return self.session_token
+
+    @property
+    def is_active(self):
+        return self.active
+
+    @property
+    def is_billing_contact(self):
+        return self.role == "billing_contact"
+
+    def set_password(self, password):
+        self.password_hash = generate_password_hash(password, method=password_hash_method())
+        self.session_token = new_token()
+
+    def check_password(self, password):
+        return check_password_hash(self.password_hash, password)
+
+    def rotate_session(self):
+        """Invalidate every cookie issued so far for this user."""
+        self.session_token = new_token()
+        self.save(only=[User.session_token])
+
+
+class Product(BaseModel):
+    code = CharField(max_length=50, unique=True)
+    name = CharField(max_length=100)
+    position = IntegerField(default=0)
+
+
+class Plan(BaseModel):
+    code = CharField(max_length=50, unique=True)
+    product = ForeignKeyField(Product, backref="plans", on_delete="CASCADE")
+    name = CharField(max_length=100)
+    tier = IntegerField()
+    monthly_cents = IntegerField(null=True, constraints=[Check("monthly_cents >= 0")])
+    annual_cents = IntegerField(null=True, constraints=[Check("annual_cents >= 0")])
+    features = JSONField(default=list)
+    self_service = BooleanField(default=True)
+
+    class Meta:
+        indexes = ((("product", "tier"), True),)
+
+
+class Subscription(BaseModel):
+    account = ForeignKeyField(Account, backref="subscriptions", on_delete="CASCADE")
+    product = ForeignKeyField(Product, on_delete="RESTRICT")
+    plan = ForeignKeyField(Plan, on_delete="RESTRICT")
+    licenses = IntegerField(constraints=[Check("licenses >= 1")])
+    frequency = CharField(max_length=10, constraints=[Check("frequency in ('monthly', 'annual')")])
+    period_start = DateField(null=True)
+    period_end = DateField(null=True)
+    status = CharField(max_length=20, constraints=[
+        Check("status in ('trialing', 'active', 'trial_expired', 'canceled')")])
+    # Optimistic locking: every order bumps it; a review quoted on an older version is stale.
+    version = IntegerField(default=1)
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("account", "product"), True),)
+
+
+class LicenseAssignment(BaseModel):
+    subscription = ForeignKeyField(Subscription, backref="assignments", on_delete="CASCADE")
+    user = ForeignKeyField(User, backref="assignments", on_delete="CASCADE")
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("subscription", "user"), True),)
+
+
+class CartItem(BaseModel):
+    user = ForeignKeyField(User, backref="cart_items", on_delete="CASCADE")
+    subscription = ForeignKeyField(Subscription, on_delete="CASCADE")
+    plan = ForeignKeyField(Plan, on_delete="CASCADE")
+    licenses = IntegerField(constraints=[Check("licenses >= 1")])
+    frequency = CharField(max_length=10)
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("user", "subscription"), True),)
+
+
+class PaymentMethod(BaseModel):
+    account = ForeignKeyField(Account, backref="payment_methods", on_delete="CASCADE")
+    gateway = CharField(max_length=30)
+    token = CharField(max_length=200)  # the gateway's reference; never the card number
+    brand = CharField(max_length=30)
+    last4 = CharField(max_length=4)
+    exp_month = IntegerField()
+    exp_year = IntegerField()
+    holder = CharField(max_length=200)
+    created_at = DateTimeField(default=utcnow)
+
+
+class Order(BaseModel):
+    account = ForeignKeyField(Account, backref="orders", on_delete="CASCADE")
+    user = ForeignKeyField(User, on_delete="RESTRICT")
+    idempotency_key = CharField(max_length=64, unique=True)
+    fingerprint = CharField(max_length=64)
+    subtotal_cents = IntegerField()
+    vat_rate = CharField(max_length=10)  # Decimal as text, e.g. "0.22"
+    vat_reason = CharField(max_length=20)
+    vat_cents = IntegerField()
+    total_cents = IntegerField()
+    applied_cents = IntegerField(default=0)
+    due_cents = IntegerField(default=0)
+    credit_added_cents = IntegerField(default=0)
+    payment_method = ForeignKeyField(PaymentMethod, null=True, on_delete="SET NULL")
+    payment_reference = CharField(max_length=100, null=True)
+    created_at = DateTimeField(default=utcnow)
+
+
+class OrderLine(BaseModel):
+    order = ForeignKeyField(Order, backref="lines", on_delete="CASCADE")
+    subscription = ForeignKeyField(Subscription, backref="order_lines", on_delete="RESTRICT")
+    product_name = CharField(max_length=100)
+    old_plan = ForeignKeyField(Plan, null=True, on_delete="RESTRICT", backref="+")
+    old_licenses = IntegerField(default=0)
+    old_frequency = CharField(max_length=10, null=True)
+    new_plan = ForeignKeyField(Plan, on_delete="RESTRICT", backref="+")
+    new_licenses = IntegerField()
+    new_frequency = CharField(max_length=10)
+    unit_price_cents = IntegerField()
+    credit_cents = IntegerField()
+    charge_cents = IntegerField()
+    unused_days = IntegerField(default=0)
+    period_days = IntegerField(default=0)
+    period_start = DateField()
+    period_end = DateField()
+
+
+class Invoice(BaseModel):
+    order = ForeignKeyField(Order, backref="invoices", unique=True, on_delete="RESTRICT")
+    account = ForeignKeyField(Account, backref="invoices", on_delete="CASCADE")
+    year = IntegerField()
+    sequence = IntegerField()
+    number = CharField(max_length=20, unique=True)  # e.g. 2026/000042
+    issued_on = DateField()
+    buyer_name = CharField(max_length=200)
+    buyer_address = TextField(default="")
+    buyer_country = CharField(max_length=2)
+    buyer_vat_number = CharField(max_length=20, null=True)
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("year", "sequence"), True),)
+
+
+class PaymentAttempt(BaseModel):
+    account = ForeignKeyField(Account, on_delete="CASCADE")
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    idempotency_key = CharField(max_length=64, index=True)
+    amount_cents = IntegerField()
+    status = CharField(max_length=20)  # succeeded | declined | failed
+    error_code = CharField(max_length=50, null=True)
+    created_at = DateTimeField(default=utcnow)
+
+
+class LedgerEntry(BaseModel):
+    account = ForeignKeyField(Account, backref="ledger", on_delete="CASCADE")
+    amount_cents = IntegerField()  # + credit added, - credit used
+    kind = CharField(max_length=30)  # opening | order_credit | order_applied | adjustment
+    order = ForeignKeyField(Order, null=True, on_delete="SET NULL")
+    created_at = DateTimeField(default=utcnow)
+
+
+class AuditEvent(BaseModel):
+    account = ForeignKeyField(Account, backref="audit_events", on_delete="CASCADE")
+    user = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    action = CharField(max_length=50)
+    details = JSONField(default=dict)
+    created_at = DateTimeField(default=utcnow, index=True)
+
+    class Meta:
+        indexes = ((("account", "created_at"), False),)
+
+
+ALL_MODELS = [
+    Account, User, Product, Plan, Subscription, LicenseAssignment, CartItem, PaymentMethod,
+    Order, OrderLine, Invoice, PaymentAttempt, LedgerEntry, AuditEvent,
+]
+
+
+def audit(account, user, action, **details):
+    """Record who did what; called inside the transaction that did it."""
+    return AuditEvent.create(account=account, user=user, action=action, details=details)
+
+
+def ledger_sum(account_id):
+    """The credit balance as the ledger says it is (the truth the cache must equal)."""
+    return (LedgerEntry.select(fn.COALESCE(fn.SUM(LedgerEntry.amount_cents), 0))
+            .where(LedgerEntry.account == account_id).scalar())

@@ -1,0 +1,57 @@
+"""Login sessions, CSRF, security headers and proxy trust."""
+from flask import flash, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_login import LoginManager
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from portal.core.db import Prepared
+from portal.core.http import hx_redirect, is_htmx, safe_next
+from portal.core.models import User
+
+csrf = CSRFProtect()
+login_manager = LoginManager()
+
+CSP = ("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+       "frame-ancestors 'none'; form-action 'self'")
+
+
+#: Every authenticated request loads its user: the lookup's SQL is built once.
+_user_by_token = Prepared(lambda token: User.select().where(User.session_token == token)
+                          .limit(1))
+
+
+@login_manager.user_loader
+def load_user(session_token):
+    """Flask-Login stores the rotating session token, not the user id."""
+    return _user_by_token.first(session_token)
+
+
+def init_app(app):
+    """Register CSRF protection, Flask-Login and the response headers."""
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = "basic"
+    if app.config.get("PROXY_FIX"):
+        hops = int(app.config["PROXY_FIX"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+
+    @login_manager.unauthorized_handler
+    def _unauthorized():
+        target = url_for("auth.login", next=safe_next(request.full_path.rstrip("?")))
+        if is_htmx():
+            return hx_redirect(target)
+        flash(_("Please log in to continue."), "info")
+        return redirect(target)
+
+    @app.after_request
+    def _headers(response):
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", CSP)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        headers.setdefault("X-Frame-Options", "DENY")
+        if request.is_secure:
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        return response

@@ -1,0 +1,1 @@
+"""Payment gateways: the interface, the card checks and the built-in sandbox."""

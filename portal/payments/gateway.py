@@ -1,0 +1,303 @@
+"""Payment gateways: one small interface, a built-in sandbox, room for a real provider.
+
+The portal never stores or logs a card number or a CVC: a new card is turned into a gateway
+token at once, and only the token, brand, last four digits, expiry and holder are kept
+(``PaymentMethod``). Amounts are integer cents.
+
+Choosing a gateway: ``PAYMENT_GATEWAY`` in the configuration names an entry of ``GATEWAYS``.
+A real provider (e.g. Stripe) is a new ``Gateway`` subclass registered with
+``register_gateway("stripe", StripeGateway)``; the order service only calls ``tokenize`` and
+``charge`` and catches ``CardInvalid``, ``PaymentDeclined`` and ``GatewayError``.
+A provider that tokenizes in the browser (Stripe Elements) would post its own token and
+implement ``tokenize`` by looking that token up; the rest stays as it is.
+
+Sandbox test cards (Stripe test-mode convention; any future expiry, any 3-digit CVC, 4 digits
+for American Express; spaces are ignored):
+
+======================  ==========  ==========================================
+number                  brand       result
+======================  ==========  ==========================================
+4242 4242 4242 4242     visa        succeeds
+5555 5555 5555 4444     mastercard  succeeds
+3782 822463 10005       amex        succeeds
+4000 0000 0000 0002     visa        declined (``card_declined``)
+4000 0000 0000 9995     visa        declined (``insufficient_funds``)
+4000 0000 0000 0069     visa        declined (``expired_card``)
+4000 0000 0000 0127     visa        declined (``incorrect_cvc``)
+4000 0000 0000 0119     visa        gateway error (``processing_error``)
+======================  ==========  ==========================================
+
+Any other number that passes the Luhn check is declined (``card_declined``), as Stripe's
+test mode refuses real cards; a number that fails it is refused as ``invalid_number``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+from flask import current_app
+
+from portal.core.clock import today_in
+
+__all__ = [
+    "CardDetails", "CardToken", "Charge", "PaymentError", "CardInvalid", "PaymentDeclined",
+    "GatewayError", "Gateway", "SandboxGateway", "GATEWAYS", "register_gateway",
+    "get_gateway", "parse_expiry", "SANDBOX_TEST_CARDS",
+]
+
+
+class PaymentError(Exception):
+    """A payment problem with a stable ``code`` for the message catalog."""
+
+    def __init__(self, code):
+        """Keep the code; it is safe to log (it never contains card data)."""
+        super().__init__(code)
+        self.code = code
+
+
+class CardInvalid(PaymentError):
+    """The card details cannot be used (bad number, expiry, CVC or holder): fix the form.
+
+    ``field`` names the form field at fault.
+    """
+
+    def __init__(self, code, field="card_number"):
+        """Keep the code and the field it belongs to."""
+        super().__init__(code)
+        self.field = field
+
+
+class PaymentDeclined(PaymentError):
+    """The issuer refused the charge (card_declined, insufficient_funds, ...)."""
+
+
+class GatewayError(PaymentError):
+    """The gateway could not process the charge (processing_error, unavailable, ...)."""
+
+
+@dataclass(frozen=True)
+class CardDetails:
+    """A card as typed by the customer; number and CVC are kept out of ``repr`` so that
+    they cannot end up in a log or a traceback by accident."""
+
+    number: str = field(repr=False)
+    exp_month: int | None
+    exp_year: int | None
+    cvc: str = field(repr=False)
+    holder: str
+
+
+@dataclass(frozen=True)
+class CardToken:
+    """What may be stored of a card: the gateway's token and the display details."""
+
+    token: str
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+    holder: str
+
+
+@dataclass(frozen=True)
+class Charge:
+    """A successful charge; ``replayed`` when an earlier charge with the same key answered."""
+
+    id: str
+    amount_cents: int
+    currency: str
+    replayed: bool = False
+
+
+class Gateway(ABC):
+    """What the portal needs from a payment provider."""
+
+    #: Stored on ``PaymentMethod.gateway``: a saved card only works with its own gateway.
+    name = "abstract"
+
+    @abstractmethod
+    def tokenize(self, card: CardDetails) -> CardToken:
+        """Turn card details into a reusable token; raises ``CardInvalid``."""
+
+    @abstractmethod
+    def charge(self, token: str, amount_cents: int, currency: str,
+               idempotency_key: str, description: str = "") -> Charge:
+        """Charge ``amount_cents`` to ``token``.
+
+        Idempotent per ``idempotency_key``: the same key charges at most once and answers the
+        first charge again. Raises ``PaymentDeclined`` or ``GatewayError``.
+        """
+
+    @abstractmethod
+    def find_charge(self, idempotency_key: str) -> Charge | None:
+        """The successful charge made under ``idempotency_key``, if any.
+
+        Asked only after a gateway failure under that key: the failure may have come after
+        the money moved (a timeout), and then the order must be completed with that charge,
+        whatever card the customer types again.
+        """
+
+
+def parse_expiry(raw):
+    """``"MM/YY"``, ``"MM / YYYY"`` or ``"MMYY"`` → (month, year) or (None, None)."""
+    text = re.sub(r"\s+", "", raw or "")
+    match = re.fullmatch(r"(\d{1,2})/?(\d{2}|\d{4})", text, re.ASCII)
+    if not match:
+        return None, None
+    month, year = int(match.group(1)), int(match.group(2))
+    if year < 100:
+        year += 2000
+    if not 1 <= month <= 12:
+        return None, None
+    return month, year
+
+
+def luhn_ok(digits):
+    """The Luhn checksum every card number carries."""
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char)
+        if index % 2 == 1:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+def card_brand(digits):
+    """The card network from the number's prefix."""
+    if digits.startswith("4"):
+        return "visa"
+    if digits[:2] in ("34", "37"):
+        return "amex"
+    if digits[:2] in ("51", "52", "53", "54", "55") or 2221 <= int(digits[:4] or 0) <= 2720:
+        return "mastercard"
+    if digits.startswith("6011") or digits.startswith("65"):
+        return "discover"
+    return "card"
+
+
+#: number → outcome of a charge: None succeeds, ("declined"|"error", code) fails.
+SANDBOX_TEST_CARDS = {
+    "4242424242424242": None,
+    "5555555555554444": None,
+    "378282246310005": None,
+    "4000000000000002": ("declined", "card_declined"),
+    "4000000000009995": ("declined", "insufficient_funds"),
+    "4000000000000069": ("declined", "expired_card"),
+    "4000000000000127": ("declined", "incorrect_cvc"),
+    "4000000000000119": ("error", "processing_error"),
+}
+_UNKNOWN_CARD = ("declined", "card_declined")
+
+
+class SandboxGateway(Gateway):
+    """A gateway that never talks to a bank, for development and tests.
+
+    Its memory is process-level (two dictionaries behind a lock): which outcome each token
+    stands for (never the number) and which charge answered each idempotency key. After a
+    restart an unknown ``sandbox_tok_`` token charges successfully, and a key can be charged
+    again; that is fine for a sandbox and is why production needs a real gateway.
+    """
+
+    name = "sandbox"
+    _lock = threading.Lock()
+    _outcomes: dict = {}
+    _charges: dict = {}
+
+    def __init__(self, today=None):
+        """``today`` is a callable giving the date expiries are checked against."""
+        self._today = today or dt.date.today
+
+    def tokenize(self, card):
+        """Check the card like a real gateway would and keep only its outcome."""
+        digits = re.sub(r"[\s-]+", "", card.number or "")
+        if not re.fullmatch(r"\d{12,19}", digits, re.ASCII) or not luhn_ok(digits):
+            raise CardInvalid("invalid_number", "card_number")
+        today = self._today()
+        if (card.exp_month is None or card.exp_year is None
+                or not 1 <= card.exp_month <= 12 or card.exp_year > today.year + 30):
+            raise CardInvalid("invalid_expiry", "card_expiry")
+        if (card.exp_year, card.exp_month) < (today.year, today.month):
+            raise CardInvalid("expired_card", "card_expiry")
+        brand = card_brand(digits)
+        cvc_length = 4 if brand == "amex" else 3
+        if not re.fullmatch(r"\d{%d}" % cvc_length, card.cvc or "", re.ASCII):
+            raise CardInvalid("invalid_cvc", "card_cvc")
+        holder = " ".join((card.holder or "").split())
+        if not holder or len(holder) > 200:
+            raise CardInvalid("invalid_holder", "card_holder")
+        token = "sandbox_tok_" + secrets.token_urlsafe(18)
+        with self._lock:
+            self._outcomes[token] = SANDBOX_TEST_CARDS.get(digits, _UNKNOWN_CARD)
+        return CardToken(token=token, brand=brand, last4=digits[-4:], exp_month=card.exp_month,
+                         exp_year=card.exp_year, holder=holder)
+
+    def charge(self, token, amount_cents, currency, idempotency_key, description=""):
+        """Charge once per key; a failed charge is not remembered, so it may be retried."""
+        if not isinstance(amount_cents, int) or amount_cents <= 0:
+            raise GatewayError("invalid_amount")
+        with self._lock:
+            earlier = self._charges.get(idempotency_key)
+            if earlier is not None:
+                charge, charged_token = earlier
+                if charged_token != token or charge.amount_cents != amount_cents \
+                        or charge.currency != currency:
+                    raise GatewayError("idempotency_key_reused")
+                return Charge(charge.id, charge.amount_cents, charge.currency, replayed=True)
+            outcome = self._outcomes.get(token)
+            if outcome is not None:
+                kind, code = outcome
+                raise (PaymentDeclined if kind == "declined" else GatewayError)(code)
+            charge = Charge("sandbox_ch_" + secrets.token_urlsafe(12), amount_cents, currency)
+            self._charges[idempotency_key] = (charge, token)
+            return charge
+
+    def find_charge(self, idempotency_key):
+        """The charge remembered for the key, if one succeeded."""
+        with self._lock:
+            earlier = self._charges.get(idempotency_key)
+        if earlier is None:
+            return None
+        charge = earlier[0]
+        return Charge(charge.id, charge.amount_cents, charge.currency, replayed=True)
+
+    @classmethod
+    def charges(cls):
+        """The successful charges so far: {idempotency key: Charge} (for tests and demos)."""
+        with cls._lock:
+            return {key: charge for key, (charge, _token) in cls._charges.items()}
+
+
+#: Gateway name → factory taking the Flask app.
+GATEWAYS = {}
+
+
+def register_gateway(name, factory):
+    """Make a gateway available under ``PAYMENT_GATEWAY = name``."""
+    GATEWAYS[name] = factory
+
+
+def _sandbox(app):
+    """The sandbox, checking expiries against the portal's today (pinned in tests)."""
+    return SandboxGateway(today=lambda: today_in(app.config.get("BABEL_DEFAULT_TIMEZONE")
+                                                 or "Europe/Rome"))
+
+
+register_gateway("sandbox", _sandbox)
+
+
+def get_gateway(app=None):
+    """The gateway the configuration names (``PAYMENT_GATEWAY``)."""
+    app = app or current_app
+    name = app.config.get("PAYMENT_GATEWAY") or "sandbox"
+    try:
+        factory = GATEWAYS[name]
+    except KeyError:
+        raise RuntimeError(f"unknown PAYMENT_GATEWAY {name!r}; known: {sorted(GATEWAYS)}")
+    return factory(app)

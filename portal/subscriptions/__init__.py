@@ -1,0 +1,2 @@
+"""Subscriptions: the billing center (dashboard) and "Modifica sottoscrizione" with its live
+order summary."""

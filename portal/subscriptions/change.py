@@ -1,0 +1,193 @@
+"""Modifica sottoscrizione: plan, licenses, frequency and the live order summary."""
+import functools
+
+from flask import Blueprint, current_app, request, url_for
+from flask_babel import get_locale
+from flask_login import current_user
+from peewee import fn
+
+from portal.billing import MAX_LICENSES, change_refusals, parse_licenses, plan_problem
+from portal.core.access import account_subscription, billing_contact_required, refusal_page
+from portal.catalog.store import plans_by_product
+from portal.core.db import Prepared, write_transaction
+from portal.core.models import CartItem, LicenseAssignment, audit
+from portal.subscriptions.quotes import plan_price, quote_for, validate_request
+from portal.core.http import is_htmx, render, see_other
+
+bp = Blueprint("change", __name__)
+
+TEMPLATE = "change/edit.html"
+#: Regions the summary request swaps: the summary itself, then out-of-band the parts of the
+#: form that depend on the choice (prices for the frequency, messages, the action button).
+SUMMARY_BLOCKS = ["order_summary", "plan_prices", "field_errors", "order_actions"]
+
+
+def wanted_choice(source, subscription):
+    """The choice in the request (form or query), defaulting to the current subscription.
+
+    ``adjust`` comes from the − and + submit buttons when JavaScript is off.
+    """
+    plan = source.get("plan", subscription.plan.code)
+    licenses = source.get("licenses", str(subscription.licenses))
+    frequency = source.get("frequency", subscription.frequency)
+    adjust = source.get("adjust")
+    count = parse_licenses(licenses)
+    if adjust in ("-1", "+1") and count is not None:
+        licenses = str(min(MAX_LICENSES, max(1, count + int(adjust))))
+    return {"plan": plan, "licenses": licenses, "frequency": frequency}
+
+
+def plan_cards(subscription, current, choice):
+    """Every plan of the product, with what the selector shows and allows for each.
+
+    ``current`` is the engine's view of the subscription; whether a plan can be chosen is
+    ``portal.billing.plan_problem``, the rule the order asks too.
+    """
+    is_new = current.status != "active"
+    cards = []
+    for plan in plans_by_product().get(subscription.product_id, []):
+        price = plan_price(plan)
+        problem = plan_problem(current.product_code, current.status, current.plan, price)
+        cards.append({
+            "plan": plan, "price": price,
+            "current": not is_new and plan.id == subscription.plan_id,
+            "selectable": problem is None,
+            "downgrade": problem is not None and problem.code == "plan_downgrade",
+            "contact_us": not plan.self_service,
+            "checked": plan.code == choice["plan"],
+        })
+    return cards
+
+
+_other_cart_items = Prepared(lambda user_id, subscription_id: CartItem.select(
+    fn.COUNT(CartItem.id)).where((CartItem.user == user_id)
+                                 & (CartItem.subscription != subscription_id)).tuples())
+_cart_item = Prepared(lambda user_id, subscription_id: CartItem.select().where(
+    (CartItem.user == user_id) & (CartItem.subscription == subscription_id)).limit(1))
+
+
+def other_cart_items(subscription):
+    """How many pending changes for other subscriptions the user's cart already holds."""
+    return _other_cart_items.first(int(current_user.id), int(subscription.id))[0]
+
+
+def _summary_counts_query(user_id, subscription_id):
+    """The two counts of the summary as one statement (a scalar subquery)."""
+    others = (CartItem.select(fn.COUNT(CartItem.id))
+              .where((CartItem.user == user_id) & (CartItem.subscription != subscription_id)))
+    return (LicenseAssignment.select(fn.COUNT(LicenseAssignment.id), others)
+            .where(LicenseAssignment.subscription == subscription_id).tuples())
+
+
+_summary_counts = Prepared(_summary_counts_query)
+
+
+def summary_counts(subscription):
+    """(users assigned to the subscription, the user's pending changes for other
+    subscriptions) in one query: the summary is asked for on every click."""
+    return _summary_counts.first(int(current_user.id), int(subscription.id))
+
+
+def summary_context(subscription, choice):
+    """Validate and quote the choice; everything the page and its fragments show."""
+    account = subscription.account
+    assigned, other_items = summary_counts(subscription)
+    current, change, problems = validate_request(
+        subscription, account, choice["plan"], choice["licenses"], choice["frequency"],
+        assigned=assigned)
+    quote = quote_for(account, [change]) if change else None
+    unchanged = any(p.code == "no_change" for p in problems)
+    return {
+        "subscription": subscription, "account": account, "current": current,
+        "choice": choice, "problems": problems, "quote": quote,
+        "line": quote.lines[0] if quote else None,
+        "errors": {p.field: p for p in problems if p.code != "no_change"},
+        "unchanged": unchanged, "cards": plan_cards(subscription, current, choice),
+        "wanted_plan": next((plan_price(p) for p in plans_by_product().get(
+            subscription.product_id, []) if p.code == choice["plan"]), None),
+        "max_licenses": MAX_LICENSES, "other_items": other_items,
+        "is_new": subscription.status != "active",
+        "form_url": url_for("change.edit", subscription_id=subscription.id),
+    }
+
+
+@functools.lru_cache(maxsize=512)
+def _cached_part(name, args, locale, environment):
+    """A macro's HTML (``locale`` and ``environment`` only key the cache: the macro renders
+    in the current request's locale, with the current app's templates)."""
+    module = current_app.jinja_env.get_template("change/_parts.html").module
+    return getattr(module, name)(*args)
+
+
+def render_part(name, *args):
+    """Macro ``name`` of ``templates/change/_parts.html``, rendered once per arguments and
+    locale (the arguments must be hashable and be all the macro depends on)."""
+    environment = current_app.jinja_env
+    if environment.auto_reload:  # development: templates may change under us
+        module = environment.get_template("change/_parts.html").module
+        return getattr(module, name)(*args)
+    return _cached_part(name, args, str(get_locale()), id(environment))
+
+
+def price_box(price, frequency, oob=False):
+    """A plan's price box: the same on every click, and the summary swaps all of them."""
+    # the macro only tells annual from anything else: keep arbitrary input out of the cache
+    return render_part("price_box", price, "annual" if frequency == "annual" else "monthly",
+                       bool(oob))
+
+
+def feature_items(features):
+    """A plan's features as ``<li>`` items (a dozen translated labels per page)."""
+    return render_part("feature_items", tuple(features))
+
+
+def init_app(app):
+    """Templates call ``price_box`` and ``feature_items`` (see above)."""
+    app.jinja_env.globals.update(price_box=price_box, feature_items=feature_items)
+
+
+def changeable_subscription(subscription_id):
+    """The account's subscription when it may be changed here; otherwise an error response."""
+    subscription = account_subscription(subscription_id)
+    refusals = change_refusals(subscription.account.kind, subscription.status)
+    return subscription, refusal_page(refusals[0]) if refusals else None
+
+
+@bp.route("/subscriptions/<int:subscription_id>/change", methods=["GET", "POST"])
+@billing_contact_required
+def edit(subscription_id):
+    """The change page; an htmx request gets only the summary and what depends on it."""
+    subscription, refusal = changeable_subscription(subscription_id)
+    if refusal:
+        return refusal
+    source = request.form if request.method == "POST" else request.args
+    choice = wanted_choice(source, subscription)
+    context = summary_context(subscription, choice)
+    invalid = bool(context["errors"])
+    if request.method == "POST" and source.get("intent") == "add":
+        if invalid or context["unchanged"]:
+            return render(TEMPLATE, status=422, oob=False, **context)
+        return add_to_cart(subscription, context["quote"].lines[0])
+    # htmx gets the summary plus out-of-band updates of the parts of the form it changes
+    return render(TEMPLATE, block=SUMMARY_BLOCKS, status=422 if invalid else 200,
+                  oob=is_htmx(), **context)
+
+
+def add_to_cart(subscription, line):
+    """Keep the change in the user's cart (replacing an earlier one for the subscription)."""
+    plan_id = next(p.id for p in plans_by_product()[subscription.product_id]
+                   if p.code == line.new_plan.code)
+    # BEGIN IMMEDIATE: a deferred transaction that reads, then writes, fails at once with
+    # "database is locked" on SQLite when an order commits in between.
+    with write_transaction():
+        item = _cart_item.first(int(current_user.id), int(subscription.id))
+        item = item or CartItem(user=current_user.id, subscription=subscription.id)
+        item.plan = plan_id
+        item.licenses = line.new_licenses
+        item.frequency = line.new_frequency
+        item.save()
+        audit(subscription.account_id, current_user.id, "cart.add",
+              subscription=subscription.id, plan=line.new_plan.code,
+              licenses=line.new_licenses, frequency=line.new_frequency)
+    others = other_cart_items(subscription)
+    return see_other(url_for("checkout.cart") if others else url_for("checkout.review"))
