@@ -7,7 +7,6 @@ catalog or the user changed; values typed by users (emails, VAT numbers) stay pl
 are escaped by the template like any other.
 """
 import datetime as dt
-import math
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel.dates import format_datetime
@@ -21,17 +20,11 @@ from portal.catalog.store import plans_by_product, products_by_id
 from portal.core.i18n import date, money
 from portal.core.models import Account, AuditEvent, Subscription, User
 from portal.core.http import render
+from portal.core.pagination import page_number, paginate
 
 bp = Blueprint("audit", __name__)
 
 PAGE_SIZE = 25
-
-
-def page_number(raw):
-    """``?page=`` as a positive integer (bounded); anything else is page 1."""
-    if not raw or not str(raw).isdigit() or len(str(raw)) > 9:
-        return 1
-    return max(1, int(raw))
 
 
 def frequency_name(code):
@@ -120,20 +113,17 @@ def when(value, timezone):
 def index():
     """The account's audit events, newest first, a page at a time."""
     account = Account.get_by_id(current_user.account_id)
-    scope = AuditEvent.account == account.id
-    total = AuditEvent.select().where(scope).count()
-    pages = max(1, math.ceil(total / PAGE_SIZE))
-    page = min(page_number(request.args.get("page")), pages)
-    events = list(AuditEvent.select(AuditEvent, User)
-                  .join(User, JOIN.LEFT_OUTER, on=(AuditEvent.user == User.id))
-                  .where(scope)
-                  .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
-                  .paginate(page, PAGE_SIZE))
+    events, pagination = paginate(
+        AuditEvent.select(AuditEvent, User)
+        .join(User, JOIN.LEFT_OUTER, on=(AuditEvent.user == User.id))
+        .where(AuditEvent.account == account.id)
+        .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc()),
+        page_number(request.args.get("page")), PAGE_SIZE)
     products, plans = subscription_products(account.id), plan_names()
     rows = [{"event": e, "who": e.user.name if e.user_id else None,
              "when": when(e.created_at, account.timezone),
              "iso": e.created_at.replace(microsecond=0).isoformat() + "Z",
              "text": describe(e, products, plans, account.currency)} for e in events]
-    return render("audit/index.html", block="activity_list", rows=rows, page=page,
-                  pages=pages, total=total, account=account)
+    return render("audit/index.html", block="activity_list", rows=rows,
+                  pagination=pagination, account=account)
 

@@ -3,7 +3,6 @@
 The rule "never more users than licenses" is enforced by the transaction that writes the
 assignment (``set_license``), not by the page that shows the counter.
 """
-import math
 import secrets
 from dataclasses import dataclass
 
@@ -20,6 +19,7 @@ from portal.accounts.users import EMAIL_MAX, normalize_email, valid_email
 from portal.core.db import for_update, write_transaction
 from portal.core.models import LicenseAssignment, Plan, Product, Subscription, User, audit
 from portal.subscriptions.quotes import assigned_count
+from portal.core.pagination import page_number, paginate
 from portal.core.http import error_page, is_htmx, render, see_other
 
 bp = Blueprint("licenses", __name__)
@@ -40,34 +40,6 @@ class LicenseRow:
     enabled: bool
 
 
-@dataclass(frozen=True)
-class Pagination:
-    """Where a page sits in the filtered list of users."""
-
-    page: int
-    pages: int
-    total: int
-    size: int
-
-    @property
-    def first_index(self):
-        """1-based position of the page's first user (0 when there is none)."""
-        return 0 if not self.total else (self.page - 1) * self.size + 1
-
-    @property
-    def last_index(self):
-        """1-based position of the page's last user."""
-        return min(self.total, self.page * self.size)
-
-
-def page_number(raw):
-    """``?page=`` as a positive integer; anything else is page 1."""
-    try:
-        return max(1, int(raw))
-    except (TypeError, ValueError):
-        return 1
-
-
 def search_term(raw):
     """``?q=`` trimmed and bounded, so a pasted novel does not become a query."""
     return (raw or "").strip()[:SEARCH_MAX]
@@ -83,18 +55,16 @@ def users_page(subscription, q, page, size):
     if q:
         # contains() escapes % and _ and is case-insensitive (ILIKE; LIKE on SQLite).
         condition &= User.name.contains(q) | User.email.contains(q.lower())
-    total = User.select().where(condition).count()
-    pages = max(1, math.ceil(total / size))
-    page = min(page, pages)
     query = (User.select(User.id, User.name, User.email, User.role,
                          LicenseAssignment.id.alias("assignment_id"))
              .join(LicenseAssignment, JOIN.LEFT_OUTER,
                    on=((LicenseAssignment.user == User.id)
                        & (LicenseAssignment.subscription == subscription.id)))
-             .where(condition).order_by(User.name, User.id).paginate(page, size).dicts())
+             .where(condition).order_by(User.name, User.id).dicts())
+    found, pagination = paginate(query, page, size)
     rows = [LicenseRow(r["id"], r["name"], r["email"], r["role"], r["assignment_id"] is not None)
-            for r in query]
-    return rows, Pagination(page=page, pages=pages, total=total, size=size)
+            for r in found]
+    return rows, pagination
 
 
 def set_license(subscription_id, user, enable, actor):
