@@ -1,16 +1,52 @@
-"""Schema creation and ordered migrations.
+"""The database schema as an ordered list of migrations, one file each.
 
-A new database is created at the newest schema and stamped with the newest version. An
-existing database is upgraded by running, in order, every migration above its stamped
-version, each in its own transaction, so data is never lost and a failed step changes nothing.
-To change the schema: change the model, then append a migration that brings an existing
-database to the same shape (``playhouse.migrate`` helps).
+Every database, a brand-new one included, gets its schema by running, in order, every
+migration above its stamped version; each runs in its own transaction and stamps its number in
+``schema_version``, so a failed step changes nothing and the next ``flask db upgrade`` retries
+it. There is one path: the schema a new database gets is the one an upgraded database gets.
+
+A migration file never imports ``portal.core.models``: it holds the DDL, or the frozen peewee
+classes, of its own version, so a later change to the models cannot change what it does.
+``tests/test_migrations.py`` checks that the migrations build exactly the tables, columns,
+indexes and constraints the models describe, and that upgrading a database of every earlier
+version keeps every row.
+
+To change the schema:
+
+1. Change the model in ``portal/core/models.py``.
+2. Add ``portal/core/migrations/vNNNN_what_it_does.py``, numbered one above the last file::
+
+       \"\"\"Version NNNN: why the schema changes.\"\"\"
+       from peewee import IntegerField
+       from playhouse.migrate import migrate
+
+       description = "seats limit on accounts"
+
+       def upgrade(db, migrator):
+           migrate(migrator.add_column("account", "seats", IntegerField(null=True)))
+
+   ``db`` is the database, ``migrator`` a ``playhouse.migrate.SchemaMigrator`` for it. Use
+   frozen field instances (``IntegerField(...)``), never a model's field, and write a step
+   that works on SQLite and PostgreSQL. On SQLite foreign keys are off during a migration
+   (altering a column rebuilds the table) and checked before each step commits.
+3. In ``tests/test_migrations.py``, teach ``FILL`` what a database of the previous version
+   holds, so the upgrade test can check that your step keeps it.
+
+Never edit or renumber a released migration.
 """
-from peewee import IntegerField, DateTimeField, Model
-from playhouse.migrate import SchemaMigrator, migrate
+import importlib
+import pkgutil
+import re
+from typing import Callable, NamedTuple
+
+from peewee import DateTimeField, IntegerField, Model
+from playhouse.migrate import SchemaMigrator
 
 from portal.core.db import db, is_sqlite
-from portal.core.models import ALL_MODELS, User, utcnow
+from portal.core.models import utcnow
+
+#: ``v0001_initial.py``: four digits, then what the migration does.
+FILE_NAME = re.compile(r"^v(\d{4})_\w+$")
 
 
 class SchemaVersion(Model):
@@ -22,29 +58,29 @@ class SchemaVersion(Model):
         table_name = "schema_version"
 
 
-def _initial(migrator):
-    """Version 1: the original tables."""
-    db.create_tables(ALL_MODELS)
+class Migration(NamedTuple):
+    version: int
+    description: str
+    upgrade: Callable
 
 
-def _login_throttling(migrator):
-    """Version 2: per-user failed-login counter and temporary lock."""
-    columns = {c.name for c in db.get_columns("user")}
-    # A plain ADD COLUMN with a default: playhouse would add it nullable and then rebuild the
-    # "user" table on SQLite to make it NOT NULL, and dropping the old table cascades to the
-    # license assignments and cart items (and is refused by orders).
-    if "failed_logins" not in columns:
-        db.execute_sql('ALTER TABLE "user" ADD COLUMN "failed_logins" INTEGER NOT NULL DEFAULT 0')
-    if "locked_until" not in columns:
-        migrate(migrator.add_column("user", "locked_until", User.locked_until))
+def load_migrations():
+    """The migration files of this package, in order; a gap or a duplicate number is an error."""
+    found = []
+    for module in pkgutil.iter_modules(__path__):
+        match = FILE_NAME.match(module.name)
+        if match:
+            step = importlib.import_module(f"{__name__}.{module.name}")
+            found.append(Migration(int(match.group(1)), step.description, step.upgrade))
+    found.sort(key=lambda m: m.version)
+    numbers = [m.version for m in found]
+    if numbers != list(range(1, len(found) + 1)):
+        raise RuntimeError(f"migration files must be numbered 1, 2, 3…; found {numbers}")
+    return found
 
 
-#: (version, description, function); append only, never reorder or edit a released step.
-MIGRATIONS = [
-    (1, "initial schema", _initial),
-    (2, "login throttling columns on users", _login_throttling),
-]
-LATEST = MIGRATIONS[-1][0]
+MIGRATIONS = load_migrations()
+LATEST = MIGRATIONS[-1].version
 
 
 def current_version():
@@ -56,17 +92,13 @@ def current_version():
     return latest.version if latest else 0
 
 
-def upgrade():
-    """Bring the database to the newest schema; returns the list of versions applied."""
+def upgrade(target=None):
+    """Run every migration above the stamped version, up to ``target`` (default: the
+    newest); returns the list of versions applied."""
+    target = LATEST if target is None else target
     with db.connection_context():
         db.create_tables([SchemaVersion])
         version = current_version()
-        if version == 0 and not any(m.table_exists() for m in ALL_MODELS):
-            with db.atomic():
-                db.create_tables(ALL_MODELS)
-                SchemaVersion.insert_many([(v,) for v, _, _ in MIGRATIONS],
-                                          fields=[SchemaVersion.version]).execute()
-            return [v for v, _, _ in MIGRATIONS]
         applied = []
         migrator = SchemaMigrator.from_database(db.obj)
         # SQLite rebuilds a table to alter a column: with foreign keys enforced, dropping the
@@ -76,15 +108,15 @@ def upgrade():
         if sqlite:
             db.execute_sql("PRAGMA foreign_keys = OFF")
         try:
-            for number, _description, step in MIGRATIONS:
-                if number <= version:
+            for migration in MIGRATIONS:
+                if not version < migration.version <= target:
                     continue
                 with db.atomic():
-                    step(migrator)
+                    migration.upgrade(db, migrator)
                     if sqlite and db.execute_sql("PRAGMA foreign_key_check").fetchall():
-                        raise RuntimeError(f"migration {number} broke a foreign key")
-                    SchemaVersion.create(version=number)
-                applied.append(number)
+                        raise RuntimeError(f"migration {migration.version} broke a foreign key")
+                    SchemaVersion.create(version=migration.version)
+                applied.append(migration.version)
         finally:
             if sqlite:
                 db.execute_sql("PRAGMA foreign_keys = ON")
