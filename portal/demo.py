@@ -49,7 +49,8 @@ def seed_demo(today, password=DEMO_PASSWORD):
         webinar = Subscription.create(
             account=rossi, product=plans["webinar-standard"].product,
             plan=plans["webinar-standard"], licenses=5, frequency="monthly",
-            period_start=start, period_end=start + relativedelta(months=1), status="active")
+            period_start=start, period_end=start + relativedelta(months=1), status="active",
+            price_cents=plans["webinar-standard"].monthly_cents)
         for user in [giulia] + members[:3]:
             LicenseAssignment.create(subscription=webinar, user=user)
         Subscription.create(

@@ -48,6 +48,9 @@ def subscriptions(draw, sub_id=None):
     """Draw a current subscription, mostly active, with today somewhere around its period."""
     frequency = draw(frequencies)
     start = draw(days)
+    status = draw(st.sampled_from(["active"] * 4 + ["trialing", "trial_expired"]))
+    # What the period was billed at: any price, since the catalog may have changed since.
+    price_paid = draw(prices) if status == "active" else None
     return CurrentSubscription(
         id=draw(st.integers(1, 10_000)) if sub_id is None else sub_id,
         product_code="webinar",
@@ -57,9 +60,10 @@ def subscriptions(draw, sub_id=None):
         frequency=frequency,
         period_start=start,
         period_end=period_end(start, frequency),
-        status=draw(st.sampled_from(["active"] * 4 + ["trialing", "trial_expired"])),
+        status=status,
         version=draw(st.integers(1, 100)),
         assigned=0,
+        price_paid=price_paid,
     )
 
 
@@ -118,7 +122,10 @@ def test_new_period_starts_today(order):
 def test_credit_bounded_by_paid_period(sub, offset):
     today = sub.period_start + timedelta(days=offset)
     credit, unused, period = proration_credit(sub, today)
-    assert 0 <= credit <= sub.plan.unit_price(sub.frequency) * sub.licenses
+    paid = (sub.price_paid or 0) * sub.licenses
+    assert 0 <= credit <= paid  # never more than what the period was charged
+    if credit:  # exactly the unused share of what was paid, whatever the catalog says now
+        assert abs(credit * period - paid * unused) <= period
     assert 0 <= unused <= period
     if sub.status != "active" or today >= sub.period_end:
         assert (credit, unused, period) == (0, 0, 0)
@@ -127,10 +134,13 @@ def test_credit_bounded_by_paid_period(sub, offset):
 @SETTINGS
 @given(subscriptions(), st.integers(1, 4), st.integers(0, 400), st.data())
 def test_upgrade_never_negative(sub, step, offset, data):
-    # An upgrade costs at least as much per license and period as the old plan.
+    # An upgrade costs at least as much per license and period as the period was paid.
     old = sub.plan
-    monthly = old.monthly_cents + data.draw(st.integers(0, 100_000))
-    annual = old.annual_cents + data.draw(st.integers(0, 1_000_000))
+    paid = sub.price_paid if sub.price_paid is not None else old.unit_price(sub.frequency)
+    monthly = (paid if sub.frequency == "monthly" else old.monthly_cents) + data.draw(
+        st.integers(0, 100_000))
+    annual = (paid if sub.frequency == "annual" else old.annual_cents) + data.draw(
+        st.integers(0, 1_000_000))
     new = PlanPrice("upgrade", "webinar", "Up", old.tier + step, monthly, annual, True)
     today = sub.period_start + timedelta(days=offset)
     q = quote_change([ChangeRequest(sub, new, sub.licenses, sub.frequency)],
@@ -221,3 +231,49 @@ def test_fingerprint_changes_with_any_single_input(order):
         assert changed != fingerprint
         seen.add(changed)
     assert len(seen) == 21
+
+
+@SETTINGS
+@given(plans(tier=2), frequencies, licenses, st.data())
+def test_credit_follows_the_price_paid_through_catalog_changes(plan, frequency, count, data):
+    """Any sequence of catalog changes and plan changes: each change's credit is at most what
+    was charged for the unused days, and the balance kept by the ledger equals the sum of the
+    credits added minus the credits used."""
+    today = date(2026, 1, 1)
+    sub = CurrentSubscription(1, "webinar", "Webinar", plan, count, frequency, today,
+                              period_end(today, frequency), "active", 1, 0,
+                              price_paid=plan.unit_price(frequency))
+    balance = ledger = 0
+    for step in range(data.draw(st.integers(1, 6))):
+        # The operator reloads the catalog: any new prices for the plan.
+        catalog_plan = dataclasses.replace(sub.plan, monthly_cents=data.draw(prices),
+                                           annual_cents=data.draw(prices))
+        today = today + timedelta(days=data.draw(st.integers(0, 400)))
+        wanted = ChangeRequest(sub, catalog_plan, data.draw(licenses), data.draw(frequencies))
+        q = quote_change([wanted], country="IT", vat_number=None, balance=balance, today=today,
+                         catalog_version=step + 2)
+        line = q.lines[0]
+        unused = max(0, min((sub.period_end - today).days,
+                            (sub.period_end - sub.period_start).days))
+        period = (sub.period_end - sub.period_start).days
+        assert line.credit * period <= sub.price_paid * sub.licenses * unused + period
+        assert line.unit_price == catalog_plan.unit_price(wanted.frequency)  # bought at today's
+        ledger += q.credit_added - q.applied
+        balance = q.balance_after
+        assert balance == ledger and balance >= 0
+        sub = dataclasses.replace(sub, plan=catalog_plan, licenses=line.new_licenses,
+                                  frequency=line.new_frequency, period_start=line.period_start,
+                                  period_end=line.period_end, version=sub.version + 1,
+                                  price_paid=line.unit_price)
+
+
+@SETTINGS
+@given(orders(), st.integers(1, 1000))
+def test_the_catalog_version_is_part_of_the_fingerprint(order, version):
+    items, country, vat_number, balance, today = order
+    before = quote_change(items, country=country, vat_number=vat_number, balance=balance,
+                          today=today, catalog_version=version)
+    after = quote_change(items, country=country, vat_number=vat_number, balance=balance,
+                         today=today, catalog_version=version + 1)
+    assert before.catalog_version == version and after.catalog_version == version + 1
+    assert before.fingerprint != after.fingerprint

@@ -31,7 +31,9 @@ def webinar(plan=STANDARD, licenses=5, frequency="monthly", start=date(2026, 11,
             end=date(2026, 12, 10), status="active", sub_id=1, version=1, assigned=4):
     """Return the Rossi Eventi Webinar subscription, or a variation of it."""
     return CurrentSubscription(sub_id, "webinar", "Webinar", plan, licenses, frequency,
-                               start, end, status, version, assigned)
+                               start, end, status, version, assigned,
+                               price_paid=plan.unit_price(frequency)
+                               if status == "active" and plan else None)
 
 
 def meeting_expired(sub_id=2):

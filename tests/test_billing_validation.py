@@ -26,7 +26,8 @@ from demo_plans import BUSINESS, PLANS, PRO, PROFESSIONAL, STANDARD
 def webinar(status="active", plan=STANDARD, licenses=5, frequency="monthly", assigned=4):
     """Return the Rossi Eventi Webinar subscription, or a variation of it."""
     return CurrentSubscription(1, "webinar", "Webinar", plan, licenses, frequency,
-                               date(2026, 11, 10), date(2026, 12, 10), status, 1, assigned)
+                               date(2026, 11, 10), date(2026, 12, 10), status, 1, assigned,
+                               price_paid=plan.unit_price(frequency))
 
 
 def meeting_expired():

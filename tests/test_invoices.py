@@ -101,7 +101,7 @@ def test_members_cannot_see_invoices(giulia, app):
 
 def test_credit_invoice_of_example_c(giulia):
     from test_checkout_support import set_subscription
-    set_subscription(1, frequency="annual", period_start=dt.date(2026, 1, 10),
+    set_subscription(1, frequency="annual", price_cents=118800, period_start=dt.date(2026, 1, 10),
                      period_end=dt.date(2027, 1, 10))
     add_to_cart(1, "webinar-standard", 5, "monthly")
     _, fields = review(giulia)

@@ -12,7 +12,7 @@ from werkzeug.security import generate_password_hash
 
 from conftest import BASE_CONFIG, GIULIA, PASSWORD, TODAY, Browser, _postgres_admin
 from portal import create_app
-from portal.catalog.store import invalidate, read_catalog
+from portal.catalog.store import invalidate, read_catalog_file
 from portal.core import migrations
 from portal.core.db import db, is_sqlite, make_database
 from portal.core.migrations import LATEST, MIGRATIONS, SchemaVersion, current_version, upgrade
@@ -189,7 +189,7 @@ def fill_version_1(catalog_path):
     created = dt.datetime(2026, 10, 1, 9, 30)
     password = generate_password_hash(PASSWORD, method=BASE_CONFIG["PASSWORD_HASH_METHOD"])
     plans = {}
-    for position, item in enumerate(read_catalog(catalog_path)):
+    for position, item in enumerate(read_catalog_file(catalog_path)[1]):
         product = v1.Product.create(code=item["code"], name=item["name"], position=position)
         for p in item.get("plans") or []:
             plans[p["code"]] = v1.Plan.create(
@@ -279,6 +279,8 @@ def fill_with_version_1_models(catalog_path):
 #: adds an entry for the version before it (often the previous fill plus its new columns).
 FILL = {
     1: fill_with_version_1_models,
+    # Version 2 only added columns with defaults: the same rows, the counters at 0.
+    2: fill_with_version_1_models,
 }
 
 
@@ -352,15 +354,17 @@ def test_cli_upgrade_of_a_version_1_database(empty_app):
 def test_a_version_1_database_of_the_first_releases_is_upgraded(empty_app):
     """The first releases built version 1 from the models of the day, which already had the
     login-throttling columns: migration 2 must accept them."""
+    upgrade(target=2)  # version 1 plus the throttling columns, stamped 1
     with db.connection_context():
-        db.create_tables([SchemaVersion, *ALL_MODELS])
-        SchemaVersion.create(version=1)
+        SchemaVersion.delete().where(SchemaVersion.version > 1).execute()
     assert upgrade() == list(range(2, LATEST + 1))
     assert versions() == list(range(1, LATEST + 1))
 
 
-def test_a_database_without_version_stamps_is_upgraded_in_place(app):
-    """A database created before versioning: tables and rows exist, nothing is stamped."""
+def test_a_database_without_version_stamps_is_upgraded_in_place(empty_app):
+    """A database created before versioning: version-1 tables and rows, nothing stamped."""
+    upgrade(target=1)
+    fill_with_version_1_models(empty_app.config["CATALOG_PATH"])
     with db.connection_context():
         SchemaVersion.delete().execute()
         columns = columns_of_every_table()
@@ -368,3 +372,23 @@ def test_a_database_without_version_stamps_is_upgraded_in_place(app):
     assert upgrade() == list(range(1, LATEST + 1))
     with db.connection_context():
         assert rows_of(columns) == before
+
+
+def test_version_3_records_the_price_paid_from_the_catalog_in_force(empty_app):
+    """Existing active subscriptions get the catalog's price for their frequency as the price
+    paid; trials get none; a database with plans starts at catalog version 1."""
+    upgrade(target=2)
+    fill_with_version_1_models(empty_app.config["CATALOG_PATH"])
+    assert upgrade() == list(range(3, LATEST + 1))
+    with db.connection_context():
+        rows = db.execute_sql(
+            'SELECT s.status, s.frequency, s.price_cents, s.currency, p.monthly_cents, '
+            'p.annual_cents FROM "subscription" s JOIN "plan" p ON p.id = s.plan_id').fetchall()
+        assert rows
+        for status, frequency, price, currency, monthly, annual in rows:
+            expected = (annual if frequency == "annual" else monthly) if status == "active" \
+                else None
+            assert (price, currency) == (expected, "EUR"), (status, frequency)
+        assert db.execute_sql('SELECT version FROM "catalog_version"').fetchall() == [(1,)]
+        assert not any(retired for (retired,) in
+                       db.execute_sql('SELECT retired FROM "plan"').fetchall())

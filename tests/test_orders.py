@@ -106,7 +106,7 @@ def test_example_b_fewer_licenses_still_costs_money(giulia):
 
 
 def test_example_c_negative_subtotal_goes_to_the_credit_balance(giulia):
-    set_subscription(1, frequency="annual", period_start=date("2026-01-10"),
+    set_subscription(1, frequency="annual", price_cents=118800, period_start=date("2026-01-10"),
                      period_end=date("2027-01-10"))
     add_to_cart(1, "webinar-standard", 5, "monthly")
     html, fields = review(giulia)

@@ -21,7 +21,7 @@ from .rules import (
     is_downgrade,
     plan_problem,
 )
-from .renewal import renewal_net
+from .renewal import renewal_net, renewal_unit_price, upcoming_price
 from .validation import MAX_LICENSES, parse_licenses, validate_change
 from .vat import (
     EU_STANDARD_RATES,
@@ -61,6 +61,8 @@ __all__ = [
     "is_eu_country",
     "RUNNING",
     "renewal_net",
+    "renewal_unit_price",
+    "upcoming_price",
     "account_refusal",
     "assignment_refusal",
     "change_refusals",

@@ -25,6 +25,8 @@ class PlanPrice:
     monthly_cents: int | None
     annual_cents: int | None
     self_service: bool
+    #: No longer sold: valid for the subscriptions on it, chosen by nobody else.
+    retired: bool = False
 
     def __post_init__(self):
         """Refuse prices that are not whole, non-negative cents."""

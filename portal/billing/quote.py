@@ -32,7 +32,7 @@ __all__ = [
 STATUSES = ("trialing", "active", "trial_expired", "canceled")
 
 # Bump when the canonical form changes, so old fingerprints can never match new ones.
-_FINGERPRINT_VERSION = 1
+_FINGERPRINT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,9 @@ class CurrentSubscription:
     status: str
     version: int
     assigned: int
+    #: What the current period was billed at: net cents per license per period, recorded
+    #: when the period started (None for a trial, which was not paid for).
+    price_paid: int | None = None
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,8 @@ class OrderQuote:
     due: int
     credit_added: int
     fingerprint: str
+    #: The catalog version every price of this quote comes from.
+    catalog_version: int = 0
 
     @property
     def requires_payment(self) -> bool:
@@ -166,14 +171,16 @@ class OrderQuote:
 def proration_credit(sub: CurrentSubscription, today: date) -> tuple[int, int, int]:
     """Return (credit, unused_days, period_days) for the unused part of the current period.
 
-    Only an active, priced subscription earns credit; trials, expired trials
-    and canceled subscriptions were not paid for. (0, 0, 0) when there is none.
+    The credit is at the price paid for the period (``sub.price_paid``), never at today's
+    catalog price: a price change in the catalog can neither inflate nor shrink it (SPEC
+    §3). Only an active, paid subscription earns credit; trials, expired trials and
+    canceled subscriptions were not paid for. (0, 0, 0) when there is none.
     """
-    if sub.status != "active" or sub.plan is None:
+    if sub.status != "active" or sub.price_paid is None:
         return (0, 0, 0)
     if sub.period_start is None or sub.period_end is None:
         return (0, 0, 0)
-    price = sub.plan.unit_price(sub.frequency)
+    price = sub.price_paid
     if not price or sub.licenses <= 0:
         return (0, 0, 0)
     period_days = days_between(sub.period_start, sub.period_end)
@@ -209,6 +216,7 @@ def quote_fingerprint(
     vat_number: str | None,
     balance: int,
     today: date,
+    catalog_version: int = 0,
 ) -> str:
     """Return a hex SHA-256 over every input of a quote, independent of item order.
 
@@ -228,6 +236,7 @@ def quote_fingerprint(
                 "frequency": sub.frequency,
                 "period_start": _date_key(sub.period_start),
                 "period_end": _date_key(sub.period_end),
+                "price_paid": sub.price_paid,
             },
             "plan": _plan_key(item.plan),
             "licenses": item.licenses,
@@ -240,6 +249,7 @@ def quote_fingerprint(
         "vat_number": vat_number or None,
         "balance": balance,
         "today": today.isoformat(),
+        "catalog": catalog_version,
     }
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(text.encode("ascii")).hexdigest()
@@ -283,11 +293,14 @@ def quote_change(
     vat_number: str | None,
     balance: int,
     today: date,
+    catalog_version: int = 0,
 ) -> OrderQuote:
     """Price an order of changes for an account (SPEC section 3).
 
     ``vat_number`` must be normalised already; ``balance`` is the account's
-    credit balance in cents before the order. Raises ValueError for two
+    credit balance in cents before the order; ``catalog_version`` is the version of the
+    catalog the plans' prices come from (part of the fingerprint, so that a review made
+    before a catalog change is never charged after it). Raises ValueError for two
     changes of the same subscription or an unpriced plan.
     """
     ids = [item.subscription.id for item in items]
@@ -322,6 +335,8 @@ def quote_change(
         due=due,
         credit_added=credit_added,
         fingerprint=quote_fingerprint(
-            items, country=country, vat_number=vat_number, balance=balance, today=today
+            items, country=country, vat_number=vat_number, balance=balance, today=today,
+            catalog_version=catalog_version,
         ),
+        catalog_version=catalog_version,
     )

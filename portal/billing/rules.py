@@ -6,6 +6,8 @@ offer a choice and by the orders that accept it.
 - A running subscription (active or in its trial) cannot move to a lower tier online: "a tier
   downgrade needs support". An expired trial starts afresh and may choose any plan.
 - Licenses can be assigned only while the subscription runs (active or trialing).
+- A retired plan ("no longer sold") stays valid for the running subscriptions on it and
+  cannot be chosen by anyone else.
 """
 from __future__ import annotations
 
@@ -70,6 +72,9 @@ def plan_problem(product_code: str, status: str, current: PlanPrice | None,
         return Problem("plan_unknown", "plan")
     if not wanted.self_service or not wanted.has_prices:
         return Problem("plan_not_self_service", "plan")
+    if wanted.retired and (status not in RUNNING or current is None
+                           or current.code != wanted.code):
+        return Problem("plan_retired", "plan")
     if is_downgrade(status, current, wanted):
         return Problem("plan_downgrade", "plan", {"current": current.name})
     return None

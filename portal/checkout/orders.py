@@ -311,6 +311,7 @@ def _apply_line(order, account, user, line, entry):
     updated = (Subscription.update(
         plan=entry.item.plan_id, licenses=line.new_licenses, frequency=line.new_frequency,
         period_start=line.period_start, period_end=line.period_end, status="active",
+        price_cents=line.unit_price, currency=account.currency,
         version=Subscription.version + 1, updated_at=utcnow())
         .where((Subscription.id == subscription.id) & (Subscription.version == version))
         .execute())

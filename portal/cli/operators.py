@@ -47,11 +47,31 @@ def catalog_load(path):
     path = path or current_app.config["CATALOG_PATH"]
     try:
         with db.connection_context():
-            products, plans = load_catalog(path)
+            result = load_catalog(path)
     except (CatalogError, ValueError) as exc:
         # ValueError covers TOML syntax errors and a file that is not UTF-8.
         raise click.ClickException(f"{path}: {exc}")
-    click.echo(f"Loaded {products} products and {plans} plans from {path}.")
+    for change in result.changes:
+        click.echo("  " + describe_change(change))
+    if result.changes:
+        click.echo(f"Catalog version {result.version} is in force: new prices apply to orders "
+                   "at once and to existing subscriptions from their next renewal.")
+    else:
+        click.echo(f"No changes: catalog version {result.version} stays in force.")
+    click.echo(f"Loaded {result.products} products and {result.plans} plans from {path}.")
+
+
+def describe_change(change):
+    """One line of ``catalog load``'s report."""
+    plan = change["plan"]
+    if change["kind"] == "price":
+        def amount(cents):
+            return "none" if cents is None else f"{Decimal(cents) / 100:.2f} {change['currency']}"
+        return (f"{plan}: {change['frequency']} price {amount(change['old'])} -> "
+                f"{amount(change['new'])}")
+    return {"added": f"{plan}: added", "retired": f"{plan}: retired (no longer sold)",
+            "restored": f"{plan}: on sale again",
+            "details": f"{plan}: name, tier or features changed"}[change["kind"]]
 
 
 @demo_cli.command("seed")

@@ -8,11 +8,12 @@ import functools
 from flask import abort, g
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from peewee import fn
 
 from portal.billing import Problem
 from portal.core.db import Prepared
 from portal.core.http import error_page
-from portal.core.models import Account, Plan, Product, Subscription, User
+from portal.core.models import Account, CatalogVersion, Plan, Product, Subscription, User
 
 
 def billing_contacts(account_id):
@@ -58,8 +59,15 @@ def refusal_page(problem: Problem, product_name=""):
     raise ValueError(f"no refusal page for {problem.code!r}")
 
 
-_account = Prepared(lambda account_id: Account.select().where(Account.id == account_id)
-                    .limit(1))
+def _catalog_version_column():
+    """The catalog version in force, as a column of a page's first query: the request's
+    catalog snapshot (``portal.catalog.store.snapshot``) then costs no query of its own."""
+    return (CatalogVersion.select(fn.COALESCE(fn.MAX(CatalogVersion.version), 0))
+            .alias("catalog_version"))
+
+
+_account = Prepared(lambda account_id: Account.select(Account, _catalog_version_column())
+                    .where(Account.id == account_id).limit(1))
 
 
 def current_account():
@@ -71,6 +79,7 @@ def current_account():
         if account is None:
             raise Account.DoesNotExist()
         g.current_account = account
+        g.setdefault("catalog_version", account.catalog_version)
     return g.current_account
 
 
@@ -79,9 +88,11 @@ def forget_current_account():
     g.pop("current_account", None)
 
 
-#: The change and license pages (and every summary click) start here: SQL built once.
+#: The change and license pages (and every summary click) start here: SQL built once, with
+#: the catalog version in force.
 _subscription_of_account = Prepared(
-    lambda subscription_id, account_id: Subscription.select(Subscription, Plan, Product, Account)
+    lambda subscription_id, account_id: Subscription.select(
+        Subscription, Plan, Product, Account, _catalog_version_column())
     .join(Plan).switch(Subscription).join(Product)
     .switch(Subscription).join(Account)
     .where((Subscription.id == subscription_id) & (Subscription.account == account_id))
@@ -97,4 +108,5 @@ def account_subscription(subscription_id):
                                                   int(current_user.account_id))
     if subscription is None:
         abort(404)
+    g.setdefault("catalog_version", subscription.catalog_version)
     return subscription

@@ -6,6 +6,7 @@ import secrets
 from flask import current_app, has_app_context
 from flask_login import UserMixin
 from peewee import (
+    BigIntegerField,
     BooleanField,
     CharField,
     DateField,
@@ -72,7 +73,7 @@ class Account(BaseModel):
     currency = CharField(max_length=3, default="EUR")
     timezone = CharField(max_length=64, default="Europe/Rome")
     # Cached credit balance; the ledger is the truth and the two are updated in one transaction.
-    balance_cents = IntegerField(default=0, constraints=[Check("balance_cents >= 0")])
+    balance_cents = BigIntegerField(default=0, constraints=[Check("balance_cents >= 0")])
     created_at = DateTimeField(default=utcnow)
 
     @property
@@ -134,13 +135,24 @@ class Plan(BaseModel):
     product = ForeignKeyField(Product, backref="plans", on_delete="CASCADE")
     name = CharField(max_length=100)
     tier = IntegerField()
-    monthly_cents = IntegerField(null=True, constraints=[Check("monthly_cents >= 0")])
-    annual_cents = IntegerField(null=True, constraints=[Check("annual_cents >= 0")])
+    monthly_cents = BigIntegerField(null=True, constraints=[Check("monthly_cents >= 0")])
+    annual_cents = BigIntegerField(null=True, constraints=[Check("annual_cents >= 0")])
     features = JSONField(default=list)
     self_service = BooleanField(default=True)
+    # No longer sold: subscriptions on it keep it (and renew at their price paid), nobody
+    # else can choose it. DEFAULT in the schema too, as migration 3 adds it.
+    retired = BooleanField(default=False, constraints=[SQL("DEFAULT FALSE")])
 
     class Meta:
         indexes = ((("product", "tier"), True),)
+
+
+class CatalogVersion(BaseModel):
+    """One load of the catalog file (``flask catalog load``): the newest row is in force."""
+
+    version = IntegerField(primary_key=True)
+    loaded_at = DateTimeField(default=utcnow)
+    changes = JSONField(default=list)  # what the load changed, as the command printed it
 
 
 class Subscription(BaseModel):
@@ -153,6 +165,11 @@ class Subscription(BaseModel):
     period_end = DateField(null=True)
     status = CharField(max_length=20, constraints=[
         Check("status in ('trialing', 'active', 'trial_expired', 'canceled')")])
+    # What the current period was billed at: net cents per license per period, recorded
+    # when the period starts (an order or a renewal); the credit for unused time uses it,
+    # never today's catalog. None for a trial, which was not paid for.
+    price_cents = BigIntegerField(null=True, constraints=[Check("price_cents >= 0")])
+    currency = CharField(max_length=3, default="EUR", constraints=[SQL("DEFAULT 'EUR'")])
     # Optimistic locking: every order bumps it; a review quoted on an older version is stale.
     version = IntegerField(default=1)
     updated_at = DateTimeField(default=utcnow)
@@ -199,14 +216,14 @@ class Order(BaseModel):
     user = ForeignKeyField(User, on_delete="RESTRICT")
     idempotency_key = CharField(max_length=64, unique=True)
     fingerprint = CharField(max_length=64)
-    subtotal_cents = IntegerField()
+    subtotal_cents = BigIntegerField()
     vat_rate = CharField(max_length=10)  # Decimal as text, e.g. "0.22"
     vat_reason = CharField(max_length=20)
-    vat_cents = IntegerField()
-    total_cents = IntegerField()
-    applied_cents = IntegerField(default=0)
-    due_cents = IntegerField(default=0)
-    credit_added_cents = IntegerField(default=0)
+    vat_cents = BigIntegerField()
+    total_cents = BigIntegerField()
+    applied_cents = BigIntegerField(default=0)
+    due_cents = BigIntegerField(default=0)
+    credit_added_cents = BigIntegerField(default=0)
     payment_method = ForeignKeyField(PaymentMethod, null=True, on_delete="SET NULL")
     payment_reference = CharField(max_length=100, null=True)
     created_at = DateTimeField(default=utcnow)
@@ -222,9 +239,9 @@ class OrderLine(BaseModel):
     new_plan = ForeignKeyField(Plan, on_delete="RESTRICT", backref="+")
     new_licenses = IntegerField()
     new_frequency = CharField(max_length=10)
-    unit_price_cents = IntegerField()
-    credit_cents = IntegerField()
-    charge_cents = IntegerField()
+    unit_price_cents = BigIntegerField()
+    credit_cents = BigIntegerField()
+    charge_cents = BigIntegerField()
     unused_days = IntegerField(default=0)
     period_days = IntegerField(default=0)
     period_start = DateField()
@@ -252,7 +269,7 @@ class PaymentAttempt(BaseModel):
     account = ForeignKeyField(Account, on_delete="CASCADE")
     user = ForeignKeyField(User, on_delete="CASCADE")
     idempotency_key = CharField(max_length=64, index=True)
-    amount_cents = IntegerField()
+    amount_cents = BigIntegerField()
     status = CharField(max_length=20)  # succeeded | declined | failed
     error_code = CharField(max_length=50, null=True)
     created_at = DateTimeField(default=utcnow)
@@ -260,7 +277,7 @@ class PaymentAttempt(BaseModel):
 
 class LedgerEntry(BaseModel):
     account = ForeignKeyField(Account, backref="ledger", on_delete="CASCADE")
-    amount_cents = IntegerField()  # + credit added, - credit used
+    amount_cents = BigIntegerField()  # + credit added, - credit used
     kind = CharField(max_length=30)  # opening | order_credit | order_applied | adjustment
     order = ForeignKeyField(Order, null=True, on_delete="SET NULL")
     created_at = DateTimeField(default=utcnow)
@@ -278,7 +295,7 @@ class AuditEvent(BaseModel):
 
 
 ALL_MODELS = [
-    Account, User, Product, Plan, Subscription, LicenseAssignment, CartItem, PaymentMethod,
+    Account, User, Product, Plan, CatalogVersion, Subscription, LicenseAssignment, CartItem, PaymentMethod,
     Order, OrderLine, Invoice, PaymentAttempt, LedgerEntry, AuditEvent,
 ]
 

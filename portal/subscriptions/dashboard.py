@@ -3,7 +3,7 @@ from flask import Blueprint
 from flask_login import current_user, login_required
 from peewee import fn
 
-from portal.billing import renewal_net
+from portal.billing import renewal_net, upcoming_price
 from portal.core.access import billing_contacts, current_account
 from portal.core.db import Prepared
 from portal.core.http import render
@@ -28,6 +28,16 @@ _assigned_counts = Prepared(  # {subscription id: users assigned}, for the whole
     .group_by(LicenseAssignment.subscription).tuples())
 
 
+def renewal_card(subscription, assigned):
+    """What a subscription's card shows: its users, the next renewal's net amount, and the
+    new price per license from that renewal when the catalog changed it."""
+    plan = plan_price(subscription.plan)
+    paid = subscription.price_cents
+    return {"subscription": subscription, "assigned": assigned, "retired": plan.retired,
+            "renewal": renewal_net(plan, subscription.licenses, subscription.frequency, paid),
+            "new_price": upcoming_price(plan, subscription.frequency, paid)}
+
+
 @bp.route("/")
 @login_required
 def index():
@@ -35,8 +45,6 @@ def index():
     account = current_account()
     subscriptions = _subscriptions.rows(account.id)
     counts = dict(_assigned_counts.rows(account.id)) if subscriptions else {}
-    cards = [{"subscription": s, "assigned": counts.get(s.id, 0),
-              "renewal": renewal_net(plan_price(s.plan), s.licenses, s.frequency)}
-             for s in subscriptions]
+    cards = [renewal_card(s, counts.get(s.id, 0)) for s in subscriptions]
     contacts = [] if current_user.is_billing_contact else billing_contacts(account.id)
     return render("dashboard/index.html", account=account, cards=cards, contacts=contacts)

@@ -14,7 +14,7 @@ from portal.billing import (
     quote_change,
     validate_change,
 )
-from portal.catalog.store import plan_by_id, plans_by_product, products_by_id
+from portal.catalog.store import catalog_version, plan_by_id, plans_by_product, products_by_id
 from portal.core.clock import today_in
 from portal.core.db import Prepared, for_update
 from portal.core.models import CartItem, LicenseAssignment, Plan, Product, Subscription
@@ -25,7 +25,7 @@ def plan_price(plan):
     return PlanPrice(code=plan.code, product_code=_product_code(plan.product_id),
                      name=plan.name, tier=plan.tier,
                      monthly_cents=plan.monthly_cents, annual_cents=plan.annual_cents,
-                     self_service=plan.self_service)
+                     self_service=plan.self_service, retired=plan.retired)
 
 
 def _product_code(product_id):
@@ -59,7 +59,8 @@ def current_subscription(subscription, assigned=None):
         product_name=subscription.product.name, plan=plan_price(subscription.plan),
         licenses=subscription.licenses, frequency=subscription.frequency,
         period_start=subscription.period_start, period_end=subscription.period_end,
-        status=subscription.status, version=subscription.version, assigned=assigned)
+        status=subscription.status, version=subscription.version, assigned=assigned,
+        price_paid=subscription.price_cents)
 
 
 def validate_request(subscription, account, plan_code, licenses_raw, frequency, assigned=None):
@@ -75,7 +76,8 @@ def quote_for(account, changes, today=None):
     """Price ``changes`` (ChangeRequests) for ``account`` as of its today."""
     return quote_change(changes, country=account.country, vat_number=account.vat_number,
                         balance=account.balance_cents,
-                        today=today or today_in(account.timezone))
+                        today=today or today_in(account.timezone),
+                        catalog_version=catalog_version())
 
 
 @dataclass
