@@ -1,11 +1,12 @@
 """Login, logout and the language switcher."""
 import datetime as dt
 
-from flask import Blueprint, current_app, flash, redirect, request, session, url_for
+from flask import Blueprint, flash, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from portal.accounts.forms import LocaleForm, LoginForm
 from portal.accounts.users import normalize_email
 from portal.core.db import db
 from portal.core.models import User, utcnow
@@ -62,10 +63,9 @@ def login():
     if current_user.is_authenticated:
         return redirect(next_url or url_for("dashboard.index"))
     error = None
-    email = ""
-    if request.method == "POST":
-        email = request.form.get("email", "")[:254]
-        user = authenticate(email, request.form.get("password", "")[:1024])
+    form = LoginForm()
+    if form.is_submitted():
+        user = authenticate(form.email.data, form.password.data)
         if user is None:
             error = _("Email or password is not correct, or the account is temporarily "
                       "locked after too many attempts.")
@@ -76,7 +76,7 @@ def login():
                 session["locale"] = locale
             login_user(user)
             return see_other(next_url or url_for("dashboard.index"))
-    return render("auth/login.html", error=error, email=email, next_url=next_url,
+    return render("auth/login.html", error=error, email=form.email.data, next_url=next_url,
                   status=401 if error else 200)
 
 
@@ -97,10 +97,10 @@ def logout():
 @bp.route("/locale", methods=["POST"])
 def set_locale():
     """Switch language; saved on the user when logged in."""
-    locale = request.form.get("locale", "")
-    if locale in current_app.config["LANGUAGES"]:
-        session["locale"] = locale
+    form = LocaleForm()
+    if form.validate():
+        session["locale"] = form.locale.data
         if current_user.is_authenticated:
             with db.atomic():
-                User.update(locale=locale).where(User.id == current_user.id).execute()
-    return see_other(safe_next(request.form.get("next"), url_for("dashboard.index")))
+                User.update(locale=form.locale.data).where(User.id == current_user.id).execute()
+    return see_other(safe_next(form.next.data, url_for("dashboard.index")))

@@ -5,19 +5,19 @@ Views are thin: the cart and its prices come from ``portal.quoting``; placing th
 """
 import functools
 
-from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from portal.billing import InvalidVatNumber, account_refusal, normalize_vat_number
+from portal.billing import account_refusal
 from portal.checkout import orders
 from portal.checkout.cart import cart_count
+from portal.checkout.forms import OrderForm, VatForm
 from portal.core.access import (billing_contact_required, current_account,
                                 forget_current_account, refusal_page)
 from portal.core.db import Prepared, write_transaction
 from portal.core.models import (Account, CartItem, Invoice, Order, OrderLine, PaymentMethod, audit,
                      new_token)
-from portal.payments.gateway import CardDetails, parse_expiry
 from portal.subscriptions.quotes import cart_entries, quote_for
 from portal.core.http import error_page, no_store, render, see_other
 
@@ -118,60 +118,27 @@ def review():
 def update_vat():
     """Save a valid VAT number on the account; the review is priced again with it."""
     account = current_account()
-    raw = request.form.get("vat_number", "")[:40]
-    try:
-        number = normalize_vat_number(raw, account.country)
-    except InvalidVatNumber as error:
-        return render_review(422, vat_error=error.code, vat_value=raw)
-    if orders.save_vat_number(account, current_user.id, number):
+    form = VatForm(account.country)
+    if not form.validate():
+        return render_review(422, vat_error=form.vat_number.errors[0],
+                             vat_value=form.vat_number.data)
+    if orders.save_vat_number(account, current_user.id, form.number):
         flash(_("VAT number saved. The order has been recalculated: check it again."),
               "success")
     return see_other(url_for("checkout.review"))
-
-
-def payment_input(form):
-    """The payment choice of the order form: a saved method's id or a new card."""
-    choice = form.get("payment_method", "")
-    if choice == "new":
-        month, year = parse_expiry(form.get("card_expiry", "")[:20])
-        card = CardDetails(number=form.get("card_number", "")[:40], exp_month=month,
-                           exp_year=year, cvc=form.get("card_cvc", "")[:8],
-                           holder=form.get("card_holder", "")[:200])
-        return orders.PaymentInput(card=card)
-    if choice.isdigit() and len(choice) < 12:
-        return orders.PaymentInput(method_id=int(choice))
-    return orders.PaymentInput()
-
-
-def seen_versions(raw):
-    """``"1:3,2:1"`` → {1: 3, 2: 1}; anything malformed is dropped (it only shapes a notice)."""
-    versions = {}
-    for part in (raw or "")[:500].split(","):
-        sub_id, _sep, version = part.partition(":")
-        if sub_id.isdigit() and version.isdigit() and len(sub_id + version) < 18:
-            versions[int(sub_id)] = int(version)
-    return versions
-
-
-def _kept_card_fields(form):
-    """What the card form may show again after a refusal: never the number or the CVC."""
-    return {"payment_method": form.get("payment_method", ""),
-            "card_holder": form.get("card_holder", "")[:200],
-            "card_expiry": form.get("card_expiry", "")[:20]}
 
 
 @bp.post("/checkout/order")
 @self_service_required
 def place_order():
     """Effettua l'ordine: idempotent per key, charged only when the review is still valid."""
-    form = request.form
+    form = OrderForm()
     try:
         placed = orders.place_order(
-            current_user._get_current_object(), form.get("idempotency_key", ""),
-            form.get("fingerprint", ""), payment_input(form),
-            seen_versions(form.get("versions")))
+            current_user._get_current_object(), form.idempotency_key.data,
+            form.fingerprint.data, form.payment(), form.versions.data)
     except orders.OrderError as error:
-        return order_refused(error, _kept_card_fields(form), form.get("idempotency_key", ""))
+        return order_refused(error, form.kept_card_fields(), form.idempotency_key.data)
     return see_other(url_for("checkout.confirmation", order_id=placed.order.id))
 
 

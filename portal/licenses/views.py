@@ -15,17 +15,17 @@ from peewee import JOIN, IntegrityError
 from portal.billing import RUNNING, account_refusal, assignment_refusal
 from portal.core.access import (account_subscription, billing_contact_required, billing_contacts,
                                 refusal_page)
-from portal.accounts.users import EMAIL_MAX, normalize_email, valid_email
 from portal.core.db import for_update, write_transaction
-from portal.core.models import LicenseAssignment, Plan, Product, Subscription, User, audit
-from portal.subscriptions.quotes import assigned_count
-from portal.core.pagination import page_number, paginate
+from portal.core.forms import first_errors
 from portal.core.http import error_page, is_htmx, render, see_other
+from portal.core.models import LicenseAssignment, Plan, Product, Subscription, User, audit
+from portal.core.pagination import page_number, paginate
+from portal.licenses.forms import LicenseSwitchForm, NewMemberForm
+from portal.subscriptions.quotes import assigned_count
 
 bp = Blueprint("licenses", __name__)
 
 SEARCH_MAX = 100
-NAME_MAX = 200
 TEMPLATE = "licenses/index.html"
 
 
@@ -162,27 +162,28 @@ def toggle(subscription_id, user_id):
     if refused:
         return refused
     user = User.get_or_none((User.id == user_id) & (User.account == subscription.account_id))
-    wanted = request.form.get("enabled")
+    form = LicenseSwitchForm()
     if user is None:
         return error_page(404, _("Page not found"),
                           _("This user does not exist or is not in your account."))
-    if wanted not in ("0", "1"):
+    if not form.validate():
         return error_page(422, _("Nothing was changed"),
                           _("Choose whether the product is enabled or disabled."))
+    enable = form.enabled.data == "1"
     outcome, assigned, subscription.licenses = set_license(
-        subscription.id, user, wanted == "1", current_user)
+        subscription.id, user, enable, current_user)
     if outcome == "unavailable":
         return refusal(account_subscription(subscription_id))
     if outcome == "unchanged":
-        outcome = "enabled" if wanted == "1" else "disabled"
-    return toggle_answer(subscription, user, outcome, assigned)
+        outcome = "enabled" if enable else "disabled"
+    return toggle_answer(subscription, user, outcome, assigned,
+                         search_term(form.q.data), page_number(form.page.data))
 
 
-def toggle_answer(subscription, user, outcome, assigned):
+def toggle_answer(subscription, user, outcome, assigned, q, page):
     """htmx: the row, the counter and the message (422 when refused); else flash and 303."""
     message = toggle_message(outcome, subscription.product.name, user.name,
                              subscription.licenses)
-    q, page = search_term(request.form.get("q")), page_number(request.form.get("page"))
     if not is_htmx():
         flash(message, "warning" if outcome == "full" else "success")
         return redirect(page_url(subscription.id, q, page), 303)
@@ -192,23 +193,6 @@ def toggle_answer(subscription, user, outcome, assigned):
                          page=page, refused_because=None, message=message,
                          refused=outcome == "full", oob=True)
     return make_response(body, 422 if outcome == "full" else 200)
-
-
-def validate_new_user(name, email):
-    """Errors by field for a new member ({} when valid); uniqueness is checked too."""
-    errors = {}
-    if not name:
-        errors["name"] = _("Enter the user's name.")
-    elif len(name) > NAME_MAX or any(ord(c) < 32 for c in name):
-        errors["name"] = _("The name can be at most %(max)s characters long, on one line.",
-                           max=NAME_MAX)
-    if not email:
-        errors["email"] = _("Enter the user's email address.")
-    elif not valid_email(email):
-        errors["email"] = _("Enter a valid email address, such as name@example.com.")
-    elif User.select().where(User.email == email).exists():
-        errors["email"] = _("A user with this email address already exists.")
-    return errors
 
 
 def create_member(account_id, name, email, actor):
@@ -234,19 +218,17 @@ def add_user(subscription_id):
     problem = account_refusal(subscription.account.kind)
     if problem:
         return refusal_page(problem)
-    name = " ".join((request.form.get("name") or "").split())
-    email = normalize_email(request.form.get("email"))
-    errors = validate_new_user(name, email)
+    form = NewMemberForm()
+    errors = {} if form.validate() else first_errors(form)
     if not errors:
         try:
-            user = create_member(subscription.account_id, name, email, current_user)
+            user = create_member(subscription.account_id, form.name.data, form.email.data,
+                                 current_user)
         except IntegrityError:  # the same email added by someone else a moment ago
             errors = {"email": _("A user with this email address already exists.")}
     if errors:
-        form = {"name": request.form.get("name", "")[:NAME_MAX * 2],
-                "email": request.form.get("email", "")[:EMAIL_MAX * 2]}
         context = page_context(subscription, "", 1)
-        return render(TEMPLATE, block="add_user", status=422, form=form, errors=errors,
+        return render(TEMPLATE, block="add_user", status=422, form=form.kept(), errors=errors,
                       **context)
     flash(_("%(name)s has been added to your account.", name=user.name), "success")
     return see_other(page_url(subscription.id, user.email))

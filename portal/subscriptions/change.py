@@ -6,11 +6,12 @@ from flask_babel import get_locale
 from flask_login import current_user
 from peewee import fn
 
-from portal.billing import MAX_LICENSES, change_refusals, parse_licenses, plan_problem
+from portal.billing import MAX_LICENSES, change_refusals, plan_problem
 from portal.core.access import account_subscription, billing_contact_required, refusal_page
 from portal.catalog.store import plans_by_product
 from portal.core.db import Prepared, write_transaction
 from portal.core.models import CartItem, LicenseAssignment, audit
+from portal.subscriptions.forms import ChangeForm
 from portal.subscriptions.quotes import plan_price, quote_for, validate_request
 from portal.core.http import is_htmx, render, see_other
 
@@ -20,21 +21,6 @@ TEMPLATE = "change/edit.html"
 #: Regions the summary request swaps: the summary itself, then out-of-band the parts of the
 #: form that depend on the choice (prices for the frequency, messages, the action button).
 SUMMARY_BLOCKS = ["order_summary", "plan_prices", "field_errors", "order_actions"]
-
-
-def wanted_choice(source, subscription):
-    """The choice in the request (form or query), defaulting to the current subscription.
-
-    ``adjust`` comes from the − and + submit buttons when JavaScript is off.
-    """
-    plan = source.get("plan", subscription.plan.code)
-    licenses = source.get("licenses", str(subscription.licenses))
-    frequency = source.get("frequency", subscription.frequency)
-    adjust = source.get("adjust")
-    count = parse_licenses(licenses)
-    if adjust in ("-1", "+1") and count is not None:
-        licenses = str(min(MAX_LICENSES, max(1, count + int(adjust))))
-    return {"plan": plan, "licenses": licenses, "frequency": frequency}
 
 
 def plan_cards(subscription, current, choice):
@@ -160,11 +146,11 @@ def edit(subscription_id):
     subscription, refusal = changeable_subscription(subscription_id)
     if refusal:
         return refusal
-    source = request.form if request.method == "POST" else request.args
-    choice = wanted_choice(source, subscription)
-    context = summary_context(subscription, choice)
+    form = ChangeForm.for_subscription(
+        request.form if request.method == "POST" else request.args, subscription)
+    context = summary_context(subscription, form.choice())
     invalid = bool(context["errors"])
-    if request.method == "POST" and source.get("intent") == "add":
+    if request.method == "POST" and form.intent.data == "add":
         if invalid or context["unchanged"]:
             return render(TEMPLATE, status=422, oob=False, **context)
         return add_to_cart(subscription, context["quote"].lines[0])

@@ -1,0 +1,34 @@
+"""What every form of the portal shares: the base class and the input bounds.
+
+Each feature declares its forms in its own ``forms.py``; the rules they check stay where
+they live (``portal/billing``, ``portal/accounts/users.py``).
+"""
+from flask_wtf import FlaskForm
+
+
+class PostForm(FlaskForm):
+    """A form read from the posted body (empty on GET), without a CSRF field of its own.
+
+    ``CSRFProtect`` (``portal/core/security.py``) already checks the token of every POST
+    before a view runs, and the login view checks it after the rate limit: a second check
+    in each form would only duplicate that, and a form that forgot its field would fail
+    where the global check does not.
+    """
+
+    class Meta:
+        """No per-form token: see the class docstring."""
+
+        csrf = False
+
+
+def bounded(limit):
+    """A filter that keeps the first ``limit`` characters (missing input becomes ``""``),
+    so that a pasted novel is never parsed, looked up or shown again."""
+    def bound(value):
+        return (value or "")[:limit]
+    return bound
+
+
+def first_errors(form):
+    """``{field name: its first message}``, the shape the templates show next to a field."""
+    return {name: messages[0] for name, messages in form.errors.items() if messages}
