@@ -21,7 +21,14 @@ from .rules import (
     is_downgrade,
     plan_problem,
 )
-from .renewal import renewal_net, renewal_unit_price, upcoming_price
+from .renewal import (
+    RenewalQuote,
+    quote_renewal,
+    renewal_net,
+    renewal_unit_price,
+    retry_date,
+    upcoming_price,
+)
 from .validation import MAX_LICENSES, parse_licenses, validate_change
 from .vat import (
     EU_STANDARD_RATES,
@@ -61,6 +68,9 @@ __all__ = [
     "is_eu_country",
     "RUNNING",
     "renewal_net",
+    "RenewalQuote",
+    "quote_renewal",
+    "retry_date",
     "renewal_unit_price",
     "upcoming_price",
     "account_refusal",

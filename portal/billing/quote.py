@@ -29,7 +29,8 @@ __all__ = [
     "quote_fingerprint",
 ]
 
-STATUSES = ("trialing", "active", "trial_expired", "canceled")
+STATUSES = ("trialing", "active", "past_due", "suspended", "trial_expired", "expired",
+            "canceled")
 
 # Bump when the canonical form changes, so old fingerprints can never match new ones.
 _FINGERPRINT_VERSION = 2

@@ -1,8 +1,9 @@
 """Operator and translator commands: ``flask --app portal <group> <command>``."""
 from portal.cli import operators, translate
+from portal.lifecycle import commands as lifecycle
 
 
 def init_app(app):
     """Register the command groups."""
-    for group in operators.GROUPS + translate.GROUPS:
+    for group in operators.GROUPS + translate.GROUPS + lifecycle.GROUPS:
         app.cli.add_command(group)

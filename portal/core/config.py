@@ -36,6 +36,11 @@ DEFAULTS = {
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     "PROXY_FIX": 0,  # number of trusted reverse proxies setting X-Forwarded-*
     "LICENSES_PAGE_SIZE": 25,
+    # Days after a renewal's date on which a declined charge is tried again; after the last
+    # one the subscription is suspended.
+    "DUNNING_RETRY_DAYS": (1, 3, 5),
+    # The worker runs `billing run` this often (minutes).
+    "BILLING_RUN_MINUTES": 10,
     "PASSWORD_HASH_METHOD": "scrypt",
 }
 
@@ -56,6 +61,8 @@ ENVIRONMENT = {
     "FIXED_TODAY": str,
     "CATALOG_PATH": str,
     "PROXY_FIX": int,
+    "DUNNING_RETRY_DAYS": lambda v: tuple(int(d) for d in v.replace(" ", "").split(",") if d),
+    "BILLING_RUN_MINUTES": int,
     "RATELIMIT_STORAGE_URI": str,
     "SESSION_COOKIE_SECURE": lambda v: v.lower() in ("1", "true", "yes", "on"),
     "RATELIMIT_ENABLED": lambda v: v.lower() in ("1", "true", "yes", "on"),

@@ -26,7 +26,8 @@ from portal.core.db import db
 ACCOUNT_KINDS = ("self_service", "corporate")
 ROLES = ("billing_contact", "member")
 FREQUENCIES = ("monthly", "annual")
-STATUSES = ("trialing", "active", "trial_expired", "canceled")
+STATUSES = ("trialing", "active", "past_due", "suspended", "trial_expired", "expired",
+            "canceled")
 
 
 def utcnow():
@@ -164,7 +165,10 @@ class Subscription(BaseModel):
     period_start = DateField(null=True)
     period_end = DateField(null=True)
     status = CharField(max_length=20, constraints=[
-        Check("status in ('trialing', 'active', 'trial_expired', 'canceled')")])
+        Check("status in ('trialing', 'active', 'past_due', 'suspended', 'trial_expired', "
+              "'expired', 'canceled')")])
+    # Off: the subscription expires at the end of its period instead of renewing.
+    auto_renew = BooleanField(default=True, constraints=[SQL("DEFAULT TRUE")])
     # What the current period was billed at: net cents per license per period, recorded
     # when the period starts (an order or a renewal); the credit for unused time uses it,
     # never today's catalog. None for a trial, which was not paid for.
@@ -208,6 +212,8 @@ class PaymentMethod(BaseModel):
     exp_month = IntegerField()
     exp_year = IntegerField()
     holder = CharField(max_length=200)
+    # The card renewals are charged to (one per account).
+    is_default = BooleanField(default=False, constraints=[SQL("DEFAULT FALSE")])
     created_at = DateTimeField(default=utcnow)
 
 
@@ -265,6 +271,46 @@ class Invoice(BaseModel):
         indexes = ((("year", "sequence"), True),)
 
 
+class Renewal(BaseModel):
+    """The renewal of one subscription for one period: exactly one per (subscription, period).
+
+    ``state``: ``charging`` while a charge under ``charge_key`` may be under way (a crash
+    here is finished by the next ``billing run``, which asks the gateway under the same key),
+    ``failed`` after a decline (``next_retry_on`` says when dunning tries again), ``completed``
+    once the order and invoice are written, ``abandoned`` when the subscription was suspended
+    or canceled before it was paid.
+    """
+
+    subscription = ForeignKeyField(Subscription, backref="renewals", on_delete="CASCADE")
+    period_start = DateField()
+    period_end = DateField()
+    state = CharField(max_length=20, constraints=[
+        Check("state in ('charging', 'failed', 'completed', 'abandoned')")])
+    plan = ForeignKeyField(Plan, on_delete="RESTRICT", backref="+")
+    licenses = IntegerField()
+    frequency = CharField(max_length=10)
+    unit_price_cents = BigIntegerField()
+    subtotal_cents = BigIntegerField()
+    vat_rate = CharField(max_length=10)
+    vat_reason = CharField(max_length=20)
+    vat_cents = BigIntegerField()
+    total_cents = BigIntegerField()
+    applied_cents = BigIntegerField()  # credit balance reserved for this renewal
+    due_cents = BigIntegerField()
+    attempts = IntegerField(default=0)
+    charge_key = CharField(max_length=80, null=True)
+    payment_method = ForeignKeyField(PaymentMethod, null=True, on_delete="SET NULL")
+    payment_reference = CharField(max_length=100, null=True)
+    error_code = CharField(max_length=50, null=True)
+    next_retry_on = DateField(null=True)
+    order = ForeignKeyField(Order, null=True, on_delete="SET NULL")
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("subscription", "period_start"), True),)
+
+
 class PaymentAttempt(BaseModel):
     account = ForeignKeyField(Account, on_delete="CASCADE")
     user = ForeignKeyField(User, on_delete="CASCADE")
@@ -295,8 +341,8 @@ class AuditEvent(BaseModel):
 
 
 ALL_MODELS = [
-    Account, User, Product, Plan, CatalogVersion, Subscription, LicenseAssignment, CartItem, PaymentMethod,
-    Order, OrderLine, Invoice, PaymentAttempt, LedgerEntry, AuditEvent,
+    Account, User, Product, Plan, CatalogVersion, Subscription, LicenseAssignment, CartItem,
+    PaymentMethod, Order, OrderLine, Invoice, Renewal, PaymentAttempt, LedgerEntry, AuditEvent,
 ]
 
 

@@ -1,0 +1,26 @@
+"""``flask --app portal billing run``: everything that is due, once (also the worker's job)."""
+import datetime as dt
+
+import click
+from flask.cli import AppGroup
+
+from portal.core.db import db
+from portal.lifecycle.renewals import run_billing
+
+billing_cli = AppGroup("billing", help="Renewals, failed payments, trial ends.")
+
+
+@billing_cli.command("run")
+@click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Act as if it were this date (default: today in each account's timezone, "
+                   "or FIXED_TODAY).")
+def billing_run(today):
+    """Renew what is due, retry declined renewals, end trials and expire subscriptions."""
+    day = today.date() if isinstance(today, dt.datetime) else None
+    with db.connection_context():
+        report = run_billing(day)
+    for line in report.lines():
+        click.echo(line)
+
+
+GROUPS = (billing_cli,)

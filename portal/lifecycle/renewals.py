@@ -1,0 +1,401 @@
+"""Renewals and dunning, exactly once per subscription and period (SPEC §3.2).
+
+A renewal goes through short transactions around the charge, never holding the write lock
+while the gateway answers:
+
+1. **reserve** (write transaction): the ``Renewal`` row of (subscription, period) is created
+   with its price, VAT and the credit balance it uses (taken from the balance at once, with
+   a ledger entry), then marked ``charging`` under a charge key of its own attempt;
+2. **charge** (no transaction): the default card, under that key, so the gateway charges it
+   at most once;
+3. **complete** (write transaction): order, line, invoice, the next period and the price paid.
+
+A decline marks the row ``failed``: the subscription is ``past_due`` (its users keep access)
+and dunning tries again after ``DUNNING_RETRY_DAYS`` (1, 3 and 5 days by default); after the
+last failure it is ``suspended`` and the credit it held goes back to the balance. A crash
+between two steps leaves the row ``charging``; the next run charges again under the same key,
+which the gateway answers with the charge it already made, if any. The unique (subscription,
+period_start) row and the deterministic order key make running it twice, or in two
+processes at once, charge once and invoice once.
+"""
+import datetime as dt
+import logging
+import secrets
+from dataclasses import dataclass, field
+
+from flask import current_app
+
+from portal.billing import quote_renewal, renewal_unit_price, retry_date
+from portal.core.clock import today_in
+from portal.core.db import for_update, write_transaction
+from portal.core.models import (Account, LedgerEntry, Order, OrderLine, PaymentAttempt,
+                                PaymentMethod, Plan, Product, Renewal, Subscription, User, audit,
+                                ledger_sum, utcnow)
+from portal.invoices.numbering import issue_invoice
+from portal.payments.gateway import GatewayError, PaymentDeclined, get_gateway
+from portal.subscriptions.quotes import plan_price
+
+log = logging.getLogger(__name__)
+
+
+class PayNowError(Exception):
+    """A "Paga ora" that cannot go ahead (``code`` says why); nothing was charged."""
+
+    def __init__(self, code):
+        """Keep the code for the message catalog."""
+        super().__init__(code)
+        self.code = code
+
+
+@dataclass
+class RunReport:
+    """What one ``billing run`` did, for the operator and the tests."""
+
+    renewed: list = field(default_factory=list)
+    failed: list = field(default_factory=list)
+    suspended: list = field(default_factory=list)
+    expired: list = field(default_factory=list)
+    trials_ended: list = field(default_factory=list)
+    pending: list = field(default_factory=list)  # gateway errors: tried again next run
+
+    def lines(self):
+        """One line per kind of event, for ``flask billing run``."""
+        return [f"{name.replace('_', ' ')}: {len(ids)}" for name, ids in vars(self).items()]
+
+
+def retry_schedule():
+    """The days after a period's start on which a declined renewal is tried again."""
+    raw = current_app.config.get("DUNNING_RETRY_DAYS", (1, 3, 5))
+    if isinstance(raw, str):
+        raw = [part for part in raw.replace(" ", "").split(",") if part]
+    return tuple(sorted(int(day) for day in raw))
+
+
+def _today_for(account, today):
+    """The date the account lives in (its timezone), unless the run was given one."""
+    return today or today_in(account.timezone)
+
+
+def billing_contact(account_id):
+    """Who a renewal order is recorded for: the account's first billing contact."""
+    return (User.select().where((User.account == account_id)
+                                & (User.role == "billing_contact")).order_by(User.id).first())
+
+
+def default_method(account_id, gateway_name):
+    """The card renewals are charged to: the default one, else the newest saved card."""
+    return (PaymentMethod.select()
+            .where((PaymentMethod.account == account_id)
+                   & (PaymentMethod.gateway == gateway_name))
+            .order_by(PaymentMethod.is_default.desc(), PaymentMethod.created_at.desc(),
+                      PaymentMethod.id.desc()).first())
+
+
+def _locked_subscription(subscription_id):
+    """The subscription with plan, product and account, row-locked on PostgreSQL."""
+    return for_update(
+        Subscription.select(Subscription, Plan, Product, Account)
+        .join(Plan).switch(Subscription).join(Product).switch(Subscription).join(Account)
+        .where(Subscription.id == subscription_id)).get()
+
+
+def _move_balance(account, cents, kind, order=None):
+    """Add ``cents`` (negative: take) to the credit balance, with its ledger entry."""
+    if not cents:
+        return
+    LedgerEntry.create(account=account.id, amount_cents=cents, kind=kind, order=order)
+    balance = account.balance_cents + cents
+    Account.update(balance_cents=balance).where(Account.id == account.id).execute()
+    account.balance_cents = balance
+    if ledger_sum(account.id) != balance:
+        raise RuntimeError(f"ledger and balance disagree for account {account.id}")
+
+
+def renews_here(subscription):
+    """Corporate accounts are billed by the Corporate Billing Portal, and a plan without a
+    price here ("Contattaci") by its contract: the portal renews neither."""
+    plan = plan_price(subscription.plan)
+    return (not subscription.account.is_corporate and renewal_unit_price(
+        plan, subscription.frequency, subscription.price_cents) is not None)
+
+
+def _reserve(subscription, period_start, today):
+    """A new ``charging`` renewal of ``subscription`` from ``period_start`` (lock held)."""
+    account = subscription.account
+    plan = plan_price(subscription.plan)
+    unit = renewal_unit_price(plan, subscription.frequency, subscription.price_cents)
+    quote = quote_renewal(unit_price=unit, licenses=subscription.licenses,
+                          frequency=subscription.frequency, period_start=period_start,
+                          country=account.country, vat_number=account.vat_number,
+                          balance=account.balance_cents)
+    row = Renewal.create(
+        subscription=subscription.id, period_start=quote.period_start,
+        period_end=quote.period_end, state="charging", plan=subscription.plan_id,
+        licenses=subscription.licenses, frequency=subscription.frequency,
+        unit_price_cents=quote.unit_price, subtotal_cents=quote.subtotal,
+        vat_rate=str(quote.vat_rate), vat_reason=quote.vat_reason, vat_cents=quote.vat,
+        total_cents=quote.total, applied_cents=quote.applied, due_cents=quote.due)
+    _move_balance(account, -quote.applied, "renewal_applied")
+    audit(account.id, None, "renewal.started", subscription_id=subscription.id,
+          period_start=period_start.isoformat(), total_cents=quote.total,
+          due_cents=quote.due)
+    return row
+
+
+def _start_attempt(row, method):
+    """Mark ``row`` as being charged to ``method`` under a key of its own attempt."""
+    row.attempts += 1
+    # Stored before the charge, so that a run after a crash charges under the same key; the
+    # random part keeps keys unique across databases that share a gateway account.
+    row.charge_key = f"renewal-{row.id}-{row.attempts}-{secrets.token_urlsafe(9)}"
+    row.payment_method = method.id if method else None
+    row.state = "charging"
+    row.updated_at = utcnow()
+    row.save()
+
+
+def _charge(row_id, gateway, today):
+    """Charge a ``charging`` renewal (no transaction held), then complete or fail it."""
+    row = Renewal.get_by_id(row_id)
+    if row.state != "charging":
+        return None
+    reference = None
+    if row.due_cents > 0:
+        method = PaymentMethod.get_or_none(PaymentMethod.id == row.payment_method_id)
+        if method is None:
+            return _fail(row_id, "no_payment_method", today)
+        account = Account.get_by_id(method.account_id)
+        try:
+            charge = gateway.charge(method.token, row.due_cents, account.currency,
+                                    row.charge_key, description=f"Renewal {row.id}")
+        except PaymentDeclined as error:
+            return _fail(row_id, error.code, today)
+        except GatewayError as error:
+            log.warning("renewal %s: gateway error %s, tried again next run", row.id,
+                        error.code)
+            return "pending"
+        reference = charge.id
+    return _complete(row_id, reference, today)
+
+
+def _complete(row_id, reference, today):
+    """Order, line, invoice, the next period and the price paid, as one transaction."""
+    with write_transaction():
+        row = for_update(Renewal.select().where(Renewal.id == row_id)).get()
+        if row.state != "charging":
+            return None  # another run finished it
+        subscription = _locked_subscription(row.subscription_id)
+        account = subscription.account
+        contact = billing_contact(account.id)
+        order = Order.create(
+            account=account.id, user=contact.id,
+            idempotency_key=f"renewal-{subscription.id}-{row.period_start.isoformat()}",
+            fingerprint="renewal", subtotal_cents=row.subtotal_cents, vat_rate=row.vat_rate,
+            vat_reason=row.vat_reason, vat_cents=row.vat_cents, total_cents=row.total_cents,
+            applied_cents=row.applied_cents, due_cents=row.due_cents, credit_added_cents=0,
+            payment_method=row.payment_method_id, payment_reference=reference)
+        OrderLine.create(
+            order=order, subscription=subscription.id, product_name=subscription.product.name,
+            old_plan=subscription.plan_id, old_licenses=subscription.licenses,
+            old_frequency=subscription.frequency, new_plan=row.plan_id,
+            new_licenses=row.licenses, new_frequency=row.frequency,
+            unit_price_cents=row.unit_price_cents, credit_cents=0,
+            charge_cents=row.subtotal_cents, unused_days=0, period_days=0,
+            period_start=row.period_start, period_end=row.period_end)
+        invoice = issue_invoice(order, account, today)
+        Subscription.update(
+            period_start=row.period_start, period_end=row.period_end,
+            price_cents=row.unit_price_cents, status="active", version=Subscription.version + 1,
+            updated_at=utcnow()).where(Subscription.id == subscription.id).execute()
+        if row.due_cents > 0:
+            PaymentAttempt.create(account=account.id, user=contact.id,
+                                  idempotency_key=row.charge_key, amount_cents=row.due_cents,
+                                  status="succeeded")
+        Renewal.update(state="completed", order=order.id, payment_reference=reference,
+                       next_retry_on=None, error_code=None, updated_at=utcnow()).where(
+            Renewal.id == row.id).execute()
+        audit(account.id, None, "subscription.renewed", subscription_id=subscription.id,
+              order_id=order.id, invoice=invoice.number, total_cents=row.total_cents,
+              due_cents=row.due_cents, period_start=row.period_start.isoformat(),
+              period_end=row.period_end.isoformat(), was=subscription.status)
+    return "completed"
+
+
+def _fail(row_id, code, today):
+    """A declined renewal: past due with the next retry, or suspended after the last one."""
+    with write_transaction():
+        row = for_update(Renewal.select().where(Renewal.id == row_id)).get()
+        if row.state != "charging":
+            return None  # another run finished it
+        subscription = _locked_subscription(row.subscription_id)
+        account = subscription.account
+        next_try = retry_date(row.period_start, row.attempts, retry_schedule())
+        contact = billing_contact(account.id)
+        if row.due_cents > 0 and row.charge_key:
+            PaymentAttempt.create(account=account.id, user=contact.id,
+                                  idempotency_key=row.charge_key, amount_cents=row.due_cents,
+                                  status="declined", error_code=code[:50])
+        if next_try is not None and subscription.status in ("active", "past_due"):
+            Renewal.update(state="failed", error_code=code[:50], next_retry_on=next_try,
+                           updated_at=utcnow()).where(Renewal.id == row.id).execute()
+            Subscription.update(status="past_due", updated_at=utcnow()).where(
+                Subscription.id == subscription.id).execute()
+            audit(account.id, None, "renewal.failed", subscription_id=subscription.id,
+                  reason=code, amount_cents=row.due_cents, next_retry=next_try.isoformat())
+            return "failed"
+        _abandon(row, subscription, code)
+        return "suspended"
+
+
+def _abandon(row, subscription, code):
+    """The last retry failed: suspend, and give the held credit back (lock held)."""
+    account = subscription.account
+    Renewal.update(state="abandoned", error_code=code[:50], next_retry_on=None,
+                   updated_at=utcnow()).where(Renewal.id == row.id).execute()
+    _move_balance(account, row.applied_cents, "renewal_released")
+    Subscription.update(status="suspended", updated_at=utcnow()).where(
+        Subscription.id == subscription.id).execute()
+    audit(account.id, None, "subscription.suspended", subscription_id=subscription.id,
+          reason=code, amount_cents=row.total_cents)
+
+
+def renew(subscription_id, gateway, today=None):
+    """Renew one subscription whose period has ended, if it is due: "completed", "failed",
+    "suspended", "pending" (gateway error) or None (nothing to do)."""
+    with write_transaction():
+        subscription = _locked_subscription(subscription_id)
+        day = _today_for(subscription.account, today)
+        if (subscription.status != "active" or not subscription.auto_renew
+                or subscription.period_end is None or subscription.period_end > day
+                or not renews_here(subscription)):
+            return None
+        row = Renewal.get_or_none((Renewal.subscription == subscription.id)
+                                  & (Renewal.period_start == subscription.period_end))
+        if row is not None:
+            return None  # being charged (or left by a crash: see ``resume_charging``)
+        row = _reserve(subscription, subscription.period_end, day)
+        _start_attempt(row, default_method(subscription.account_id, gateway.name))
+    return _charge(row.id, gateway, day)
+
+
+def retry(row_id, gateway, today=None, method=None):
+    """Try a declined renewal again (dunning, or the customer's "Paga ora" with ``method``)."""
+    with write_transaction():
+        row = for_update(Renewal.select().where(Renewal.id == row_id)).get()
+        subscription = _locked_subscription(row.subscription_id)
+        day = _today_for(subscription.account, today)
+        if row.state != "failed" or subscription.status != "past_due":
+            return None
+        if method is None and (row.next_retry_on is None or row.next_retry_on > day):
+            return None
+        _start_attempt(row, method or default_method(subscription.account_id, gateway.name))
+    return _charge(row.id, gateway, day)
+
+
+def outstanding(subscription):
+    """The renewal a past-due subscription owes, or None."""
+    return (Renewal.select().where((Renewal.subscription == subscription.id)
+                                   & (Renewal.state.in_(("failed", "charging"))))
+            .order_by(Renewal.period_start.desc()).first())
+
+
+def pay_now(subscription_id, method, gateway, today=None):
+    """The billing contact pays a past-due or suspended subscription with ``method``.
+
+    Past due: the outstanding renewal is charged now. Suspended: a new period starts today
+    (the seed's rule), at the renewal price. Raises ``PayNowError`` when there is nothing to
+    pay or a payment is already under way (a second tab, a double click).
+    """
+    with write_transaction():
+        subscription = _locked_subscription(subscription_id)
+        day = _today_for(subscription.account, today)
+        if subscription.status == "past_due":
+            row = outstanding(subscription)
+            if row is None or row.state != "failed":
+                raise PayNowError("payment_in_progress" if row else "nothing_due")
+        elif subscription.status == "suspended":
+            row = Renewal.get_or_none((Renewal.subscription == subscription.id)
+                                      & (Renewal.period_start == day))
+            if row is not None and row.state != "abandoned":
+                raise PayNowError("payment_in_progress")
+            if row is not None:
+                row.delete_instance()
+            row = _reserve(subscription, day, day)
+            # A payment the customer makes by hand: no automatic retries if it is declined.
+            row.attempts = len(retry_schedule())
+        else:
+            raise PayNowError("nothing_due")
+        _start_attempt(row, method)
+    return _charge(row.id, gateway, day)
+
+
+def end_trials_and_expire(today=None):
+    """Trials past their last day become expired trials; subscriptions with auto-renew off
+    expire at the end of their period. Returns (trial ids, expired ids)."""
+    trials, expired = [], []
+    with write_transaction():
+        rows = (Subscription.select(Subscription, Account).join(Account)
+                .where(((Subscription.status == "trialing")
+                        | ((Subscription.status == "active")
+                           & (Subscription.auto_renew == False)))  # noqa: E712 (SQL)
+                       & Subscription.period_end.is_null(False)))
+        for subscription in rows:
+            day = _today_for(subscription.account, today)
+            if subscription.period_end > day:
+                continue
+            new = "trial_expired" if subscription.status == "trialing" else "expired"
+            Subscription.update(status=new, version=Subscription.version + 1,
+                                updated_at=utcnow()).where(
+                Subscription.id == subscription.id).execute()
+            audit(subscription.account_id, None, f"subscription.{new}",
+                  subscription_id=subscription.id)
+            (trials if new == "trial_expired" else expired).append(subscription.id)
+    return trials, expired
+
+
+#: A charge still "charging" after this long was cut off (a crash or a timeout): the next run
+#: charges again under the same key, which the gateway answers with its first charge, if any.
+STALE_CHARGE = dt.timedelta(minutes=2)
+
+
+def resume_charging(gateway, today=None):
+    """Finish renewals left ``charging``; returns [(subscription id, outcome)]."""
+    cutoff = utcnow() - STALE_CHARGE
+    done = []
+    for row in Renewal.select().where((Renewal.state == "charging")
+                                      & (Renewal.updated_at < cutoff)):
+        account = Account.select().join(Subscription).where(
+            Subscription.id == row.subscription_id).get()
+        done.append((row.subscription_id, _charge(row.id, gateway, _today_for(account, today))))
+    return done
+
+
+def run_billing(today=None, gateway=None):
+    """Everything that is due: unfinished charges, trial ends, expiries, renewals (repeated
+    until each period reaches today, for a portal that was down) and dunning retries.
+    Idempotent: running it again at once does nothing more."""
+    gateway = gateway or get_gateway()
+    report = RunReport()
+    outcomes = {"completed": report.renewed, "failed": report.failed,
+                "suspended": report.suspended, "pending": report.pending}
+    for row in resume_charging(gateway, today):
+        outcomes.get(row[1], []).append(row[0])
+    report.trials_ended, report.expired = end_trials_and_expire(today)
+    due = (Subscription.select(Subscription.id).join(Account)
+           .where((Subscription.status == "active") & (Subscription.auto_renew == True)  # noqa
+                  & Subscription.period_end.is_null(False)
+                  & (Account.kind == "self_service"))
+           .order_by(Subscription.id))
+    for (subscription_id,) in due.tuples():
+        for _period in range(1000):  # catch up, one period at a time; bounded
+            state = renew(subscription_id, gateway, today)
+            if state is None:
+                break
+            outcomes.get(state, []).append(subscription_id)
+            if state != "completed":
+                break
+    for row in Renewal.select().where(Renewal.state == "failed").order_by(Renewal.id):
+        state = retry(row.id, gateway, today)
+        if state:
+            outcomes.get(state, []).append(row.subscription_id)
+    return report
