@@ -51,8 +51,13 @@ run: db
 	@echo "  giulia.rossi@example.it   billing contact, Rossi Eventi S.r.l."
 	@echo "  marco.verdi@example.it    member, Rossi Eventi S.r.l."
 	@echo "  anna.bianchi@example.com  billing contact, Globex Italia S.p.A. (corporate)"
+	@echo "  elena.marino@example.it   billing contact, Marino Consulenze (renews tomorrow)"
+	@echo "  davide.costa@example.it   billing contact, Costa Design (payment overdue)"
+	@echo "The worker (renewals, failed payments, trial ends) runs beside it: instance/worker.log"
 	@echo ""
-	$(FLASK) run --host $(HOST) --port $(PORT)
+	@$(BIN)/huey_consumer worker.huey --workers 1 --quiet --logfile instance/worker.log & \
+	  worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	  $(FLASK) run --host $(HOST) --port $(PORT)
 
 # The lock matches pyproject.toml and the environment holds exactly the locked versions.
 check-lock: $(TEST_STAMP)

@@ -82,7 +82,7 @@ def _prepare(app, seed):
     with db.connection_context():
         load_catalog(app.config["CATALOG_PATH"])
         if seed:
-            seed_demo(TODAY)
+            seed_demo(TODAY, lifecycle=False)  # the lifecycle demo: tests/test_demo.py
 
 
 @pytest.fixture(scope="session")

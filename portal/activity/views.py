@@ -95,6 +95,41 @@ def describe(event, products, plans, currency):
         return _("Disabled %(product)s for %(email)s.", product=product, email=d.get("email"))
     if action == "user.added":
         return _("Added the user %(email)s to the account.", email=d.get("email"))
+    return describe_lifecycle(action, d, product, currency)
+
+
+def describe_lifecycle(action, d, product, currency):
+    """Renewals, dunning, automatic renewal and saved cards, as sentences."""
+    card = {"brand": (d.get("brand") or "").title(), "last4": d.get("last4", "")}
+    if action == "renewal.started":
+        return _("Started the renewal of %(product)s from %(date)s: %(total)s.",
+                 product=product, date=date(d.get("period_start")),
+                 total=money(d.get("total_cents", 0), currency))
+    if action == "subscription.renewed":
+        return _("Renewed %(product)s for %(start)s – %(end)s: invoice %(invoice)s, "
+                 "charged %(due)s.", product=product, start=date(d.get("period_start")),
+                 end=date(d.get("period_end")), invoice=d.get("invoice", ""),
+                 due=money(d.get("due_cents", 0), currency))
+    if action == "renewal.failed":
+        return _("The renewal of %(product)s could not be charged (%(reason)s); next try "
+                 "on %(date)s.", product=product, reason=d.get("reason", ""),
+                 date=date(d.get("next_retry")))
+    if action == "subscription.suspended":
+        return _("Suspended %(product)s after its renewal could not be charged.",
+                 product=product)
+    if action == "subscription.expired":
+        return _("%(product)s ended: automatic renewal was off.", product=product)
+    if action == "subscription.trial_expired":
+        return _("The free trial of %(product)s ended.", product=product)
+    if action == "subscription.auto_renew_on":
+        return _("Turned on automatic renewal of %(product)s.", product=product)
+    if action == "subscription.auto_renew_off":
+        return _("Turned off automatic renewal of %(product)s.", product=product)
+    if action == "payment_method.default":
+        return _("Renewals are now charged to the card %(brand)s ending in %(last4)s.",
+                 **card)
+    if action == "payment_method.removed":
+        return _("Removed the card %(brand)s ending in %(last4)s.", **card)
     return _("Other change (%(action)s).", action=action)
 
 

@@ -13,6 +13,8 @@ from .quote import (
     quote_fingerprint,
 )
 from .rules import (
+    HAS_ACCESS,
+    OVERDUE,
     RUNNING,
     Problem,
     account_refusal,
@@ -67,6 +69,8 @@ __all__ = [
     "vat_treatment",
     "is_eu_country",
     "RUNNING",
+    "HAS_ACCESS",
+    "OVERDUE",
     "renewal_net",
     "RenewalQuote",
     "quote_renewal",

@@ -16,12 +16,16 @@ from typing import Any
 
 from .prices import PlanPrice
 
-__all__ = ["Problem", "RUNNING", "account_refusal", "change_refusals", "assignment_refusal", "is_downgrade",
+__all__ = ["Problem", "RUNNING", "HAS_ACCESS", "OVERDUE", "account_refusal", "change_refusals", "assignment_refusal", "is_downgrade",
            "plan_problem"]
 
-#: Statuses of a subscription that is running: its tier cannot be lowered online and its
-#: licenses can be assigned.
+#: Statuses of a subscription that is running: its tier cannot be lowered online.
 RUNNING = ("active", "trialing")
+#: Statuses whose users have the product: a past-due subscription keeps its users' access
+#: while dunning retries; a suspended one does not.
+HAS_ACCESS = ("active", "trialing", "past_due")
+#: Statuses that owe a renewal: pay it ("Paga ora") before changing anything.
+OVERDUE = ("past_due", "suspended")
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,8 @@ def change_refusals(account_kind: str, status: str) -> tuple[Problem, ...]:
     refusals = [refusal for refusal in (account_refusal(account_kind),) if refusal]
     if status == "canceled":
         refusals.append(Problem("subscription_canceled", "subscription"))
+    if status in OVERDUE:
+        refusals.append(Problem("payment_overdue", "subscription"))
     return tuple(refusals)
 
 
@@ -53,7 +59,7 @@ def assignment_refusal(account_kind: str, status: str) -> Problem | None:
     refusal = account_refusal(account_kind)
     if refusal:
         return refusal
-    if status not in RUNNING:
+    if status not in HAS_ACCESS:
         return Problem("no_licenses", "subscription")
     return None
 

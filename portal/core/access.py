@@ -52,6 +52,11 @@ def refusal_page(problem: Problem, product_name=""):
         return error_page(409, _("This subscription cannot be changed"),
                           _("This subscription has been canceled and can no longer be "
                             "changed."))
+    if problem.code == "payment_overdue":
+        return error_page(409, _("A payment is overdue"),
+                          _("The last renewal of this subscription could not be charged. Pay "
+                            "it first (\"Pay now\" on the Billing Center), then change the "
+                            "subscription."))
     if problem.code == "no_licenses":
         return error_page(409, _("There are no licenses to assign"),
                           _("This subscription has no active licenses. Subscribe to assign "

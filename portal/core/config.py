@@ -63,6 +63,8 @@ ENVIRONMENT = {
     "PROXY_FIX": int,
     "DUNNING_RETRY_DAYS": lambda v: tuple(int(d) for d in v.replace(" ", "").split(",") if d),
     "BILLING_RUN_MINUTES": int,
+    "HUEY_REDIS_URL": str,
+    "HUEY_SQLITE_PATH": str,
     "RATELIMIT_STORAGE_URI": str,
     "SESSION_COOKIE_SECURE": lambda v: v.lower() in ("1", "true", "yes", "on"),
     "RATELIMIT_ENABLED": lambda v: v.lower() in ("1", "true", "yes", "on"),

@@ -12,7 +12,7 @@ from flask_login import current_user, login_required
 from jinja2_fragments.flask import render_blocks
 from peewee import JOIN, IntegrityError
 
-from portal.billing import RUNNING, account_refusal, assignment_refusal
+from portal.billing import HAS_ACCESS, account_refusal, assignment_refusal
 from portal.core.access import (account_subscription, billing_contact_required, billing_contacts,
                                 refusal_page)
 from portal.core.db import for_update, write_transaction
@@ -80,7 +80,7 @@ def set_license(subscription_id, user, enable, actor):
             Subscription.select(Subscription.id, Subscription.account, Subscription.product,
                                 Subscription.licenses, Subscription.status)
             .where(Subscription.id == subscription_id)).get()
-        if subscription.status not in RUNNING:
+        if subscription.status not in HAS_ACCESS:
             return "unavailable", None, subscription.licenses
         existing = LicenseAssignment.get_or_none(
             (LicenseAssignment.subscription == subscription_id)
@@ -244,7 +244,8 @@ def mine():
                      .order_by(Product.position, Product.name))
     enabled = {sid for (sid,) in LicenseAssignment.select(LicenseAssignment.subscription)
                .where(LicenseAssignment.user == current_user.id).tuples()}
-    products = [(s, s.id in enabled) for s in subscriptions]
+    # A suspended subscription's product is off for everyone until it is paid.
+    products = [(s, s.id in enabled and s.status in HAS_ACCESS) for s in subscriptions]
     contacts = [] if current_user.is_billing_contact else billing_contacts(
         current_user.account_id)
     return render("licenses/mine.html", products=products, contacts=contacts)

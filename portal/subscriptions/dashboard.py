@@ -1,5 +1,5 @@
 """Centro fatturazione: the account's subscriptions at a glance."""
-from flask import Blueprint
+from flask import Blueprint, current_app
 from flask_login import current_user, login_required
 from peewee import fn
 
@@ -8,6 +8,7 @@ from portal.core.access import billing_contacts, current_account
 from portal.core.db import Prepared
 from portal.core.http import render
 from portal.core.models import LicenseAssignment, Plan, Product, Subscription
+from portal.lifecycle.renewals import default_method, outstanding
 from portal.subscriptions.quotes import plan_price
 
 bp = Blueprint("dashboard", __name__)
@@ -35,7 +36,9 @@ def renewal_card(subscription, assigned):
     paid = subscription.price_cents
     return {"subscription": subscription, "assigned": assigned, "retired": plan.retired,
             "renewal": renewal_net(plan, subscription.licenses, subscription.frequency, paid),
-            "new_price": upcoming_price(plan, subscription.frequency, paid)}
+            "new_price": upcoming_price(plan, subscription.frequency, paid),
+            "overdue": outstanding(subscription)
+            if subscription.status == "past_due" else None}
 
 
 @bp.route("/")
@@ -47,4 +50,18 @@ def index():
     counts = dict(_assigned_counts.rows(account.id)) if subscriptions else {}
     cards = [renewal_card(s, counts.get(s.id, 0)) for s in subscriptions]
     contacts = [] if current_user.is_billing_contact else billing_contacts(account.id)
-    return render("dashboard/index.html", account=account, cards=cards, contacts=contacts)
+    return render("dashboard/index.html", account=account, cards=cards, contacts=contacts,
+                  expiring=expiring_card(account.id, subscriptions))
+
+
+def expiring_card(account_id, subscriptions):
+    """The card renewals are charged to, when it expires before the next renewal."""
+    renewing = [s.period_end for s in subscriptions
+                if s.status in ("active", "past_due") and s.auto_renew and s.period_end]
+    if not renewing:
+        return None
+    method = default_method(account_id, current_app.config.get("PAYMENT_GATEWAY") or "sandbox")
+    first = min(renewing)
+    if method and (method.exp_year, method.exp_month) < (first.year, first.month):
+        return method
+    return None

@@ -1,0 +1,40 @@
+"""The worker's periodic job: ``billing run`` every ``BILLING_RUN_MINUTES``, with huey.
+
+huey keeps its schedule in a SQLite file beside the portal's data (``HUEY_SQLITE_PATH``,
+default ``instance/huey.sqlite3``), or in Redis when ``HUEY_REDIS_URL`` is set (several
+machines). ``worker.py`` at the top level builds it for ``huey_consumer worker.huey``. The
+job itself is idempotent, so a missed, doubled or overlapping run does no harm.
+"""
+import logging
+import os
+
+from huey import RedisHuey, SqliteHuey, crontab
+
+from portal.core.db import db
+from portal.lifecycle.renewals import run_billing
+
+log = logging.getLogger(__name__)
+
+
+def create_huey(app):
+    """The huey instance of ``app``, with the billing job registered."""
+    redis_url = app.config.get("HUEY_REDIS_URL")
+    if redis_url:
+        huey = RedisHuey("centro-fatturazione", url=redis_url)
+    else:
+        path = app.config.get("HUEY_SQLITE_PATH") or os.path.join(app.instance_path,
+                                                                  "huey.sqlite3")
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        huey = SqliteHuey("centro-fatturazione", filename=path)
+    minutes = int(app.config.get("BILLING_RUN_MINUTES", 10))
+
+    @huey.periodic_task(crontab(minute=f"*/{minutes}"), name="billing_run")
+    def billing_run():
+        """Renewals, dunning retries, trial ends and expiries that are due."""
+        with app.app_context(), db.connection_context():
+            report = run_billing()
+        log.info("billing run: %s", ", ".join(report.lines()))
+        return report.lines()
+
+    huey.billing_run = billing_run
+    return huey

@@ -1,0 +1,44 @@
+"""The worker: huey runs ``billing run`` on its schedule; ``huey_consumer worker.huey`` starts."""
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from portal.core.config import ROOT
+from portal.core.db import db
+from portal.core.models import Invoice, PaymentMethod, Subscription
+from portal.lifecycle.tasks import create_huey
+from portal.payments.gateway import CardDetails, get_gateway
+
+
+def test_the_periodic_job_renews_what_is_due(make_app, tmp_path):
+    app = make_app(FIXED_TODAY=dt.date(2026, 12, 10), HUEY_SQLITE_PATH=str(tmp_path / "h.db"))
+    huey = create_huey(app)
+    due = [task.name for task in huey.read_periodic(dt.datetime(2026, 12, 10, 9, 0))]
+    assert due == ["billing_run"]  # every 10 minutes by default
+    assert huey.read_periodic(dt.datetime(2026, 12, 10, 9, 5)) == []
+    with app.app_context(), db.connection_context():
+        token = get_gateway().tokenize(CardDetails("4242424242424242", 12, 2035, "123", "G R"))
+        PaymentMethod.create(account=1, gateway="sandbox", token=token.token, brand="visa",
+                             last4="4242", exp_month=12, exp_year=2035, holder="G R",
+                             is_default=True)
+    lines = huey.billing_run.call_local()
+    assert "renewed: 1" in lines
+    with app.app_context(), db.connection_context():
+        assert Invoice.select().count() == 1
+        assert Subscription.get_by_id(1).period_end == dt.date(2027, 1, 10)
+
+
+def test_the_worker_process_starts_and_stops(tmp_path):
+    env = dict(os.environ, PORTAL_INSTANCE_PATH=str(tmp_path),
+               PORTAL_DATABASE_URL=f"sqlite:///{tmp_path / 'portal.sqlite3'}")
+    worker = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "huey_consumer"),
+                               "worker.huey", "--workers", "1"], cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(3)
+    assert worker.poll() is None, worker.stdout.read()
+    worker.send_signal(signal.SIGINT)
+    output, _ = worker.communicate(timeout=20)
+    assert "billing_run" in output and "Traceback" not in output, output
