@@ -9,12 +9,15 @@ import threading
 import pytest
 import time_machine
 
+from conftest import GIULIA, Browser
+
 from portal.core.db import db
 from portal.core.models import (Account, Invoice, LedgerEntry, Order, PaymentMethod, Renewal,
                                 Subscription, ledger_sum)
 from portal.lifecycle import renewals
 from portal.lifecycle.renewals import PayNowError, pay_now, run_billing
 from portal.payments.gateway import CardDetails, SandboxGateway, get_gateway
+from test_checkout_support import add_to_cart, place, review
 
 GOOD = "4242424242424242"
 DECLINED = "4000000000000002"
@@ -188,3 +191,39 @@ def test_the_command_runs_everything_due(app, ctx):
     result = app.test_cli_runner().invoke(args=["billing", "run", "--today", "2026-12-10"])
     assert result.exit_code == 0, result.output
     assert "renewed: 1" in result.output
+
+
+def test_a_clock_that_jumps_back_and_forth_renews_each_period_once(ctx):
+    save_card(GOOD)
+    assert run_billing(month(2)).renewed == [1, 1, 1]  # jumped forward: catches up
+    assert run_billing(month(0)).renewed == []  # jumped back: nothing again
+    assert run_billing(month(1)).renewed == []
+    assert run_billing(month(2)).renewed == []
+    assert Invoice.select().count() == 3
+    assert [r.period_start for r in Renewal.select().order_by(Renewal.period_start)] == [
+        month(0), month(1), month(2)]
+
+
+def test_a_plan_change_and_a_renewal_in_the_same_second(make_app):
+    """The order reviewed before the renewal is refused as stale (the renewal moved the
+    subscription's version); the renewal after the order finds nothing due."""
+    app = make_app(FIXED_TODAY=START)
+    browser = Browser(app.test_client())
+    browser.login(GIULIA)
+
+    def billing():
+        with app.app_context(), db.connection_context():
+            return run_billing(START).renewed
+    with app.app_context(), db.connection_context():
+        save_card(GOOD)
+    add_to_cart(1, "webinar-standard", 6, "monthly")
+    _html, fields = review(browser)
+    assert billing() == [1]
+    assert place(browser, fields).status_code == 409  # the review is shown again
+    _html, fields = review(browser)
+    assert place(browser, fields).status_code == 303
+    assert billing() == []
+    with app.app_context(), db.connection_context():
+        sub = Subscription.get_by_id(1)
+        assert (sub.licenses, sub.period_start) == (6, START)
+        assert Invoice.select().count() == 2
