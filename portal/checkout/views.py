@@ -25,7 +25,7 @@ bp = Blueprint("checkout", __name__)
 
 
 _has_cart_items = Prepared(lambda user_id: CartItem.select(CartItem.id)
-                           .where(CartItem.user == user_id).limit(1).tuples())
+                           .where(CartItem.user == user_id).limit(1), row=tuple)
 _payment_methods = Prepared(
     lambda account_id, gateway: PaymentMethod.select()
     .where((PaymentMethod.account == account_id) & (PaymentMethod.gateway == gateway))
@@ -167,7 +167,7 @@ def place_order():
     form = request.form
     try:
         placed = orders.place_order(
-            current_user._get_current_object(), form.get("idempotency_key", ""),
+            current_user, form.get("idempotency_key", ""),
             form.get("fingerprint", ""), payment_input(form),
             seen_versions(form.get("versions")))
     except orders.OrderError as error:

@@ -61,7 +61,7 @@ def plan_cards(subscription, current, choice):
 
 _other_cart_items = Prepared(lambda user_id, subscription_id: CartItem.select(
     fn.COUNT(CartItem.id)).where((CartItem.user == user_id)
-                                 & (CartItem.subscription != subscription_id)).tuples())
+                                 & (CartItem.subscription != subscription_id)), row=tuple)
 _cart_item = Prepared(lambda user_id, subscription_id: CartItem.select().where(
     (CartItem.user == user_id) & (CartItem.subscription == subscription_id)).limit(1))
 
@@ -76,10 +76,10 @@ def _summary_counts_query(user_id, subscription_id):
     others = (CartItem.select(fn.COUNT(CartItem.id))
               .where((CartItem.user == user_id) & (CartItem.subscription != subscription_id)))
     return (LicenseAssignment.select(fn.COUNT(LicenseAssignment.id), others)
-            .where(LicenseAssignment.subscription == subscription_id).tuples())
+            .where(LicenseAssignment.subscription == subscription_id))
 
 
-_summary_counts = Prepared(_summary_counts_query)
+_summary_counts = Prepared(_summary_counts_query, row=tuple)
 
 
 def summary_counts(subscription):
