@@ -2,7 +2,6 @@
 import functools
 
 from flask import Blueprint, current_app, request, url_for
-from flask_babel import get_locale
 from flask_login import current_user
 from peewee import fn
 
@@ -10,6 +9,7 @@ from portal.billing import MAX_LICENSES, change_refusals, parse_licenses, plan_p
 from portal.core.access import account_subscription, billing_contact_required, refusal_page
 from portal.catalog.store import plans_by_product
 from portal.core.db import Prepared, write_transaction
+from portal.core.i18n import locale_name
 from portal.core.models import CartItem, LicenseAssignment, audit
 from portal.subscriptions.quotes import plan_price, quote_for, validate_request
 from portal.core.http import is_htmx, render, see_other
@@ -126,7 +126,7 @@ def render_part(name, *args):
     if environment.auto_reload:  # development: templates may change under us
         module = environment.get_template("change/_parts.html").module
         return getattr(module, name)(*args)
-    return _cached_part(name, args, str(get_locale()), id(environment))
+    return _cached_part(name, args, locale_name(), id(environment))
 
 
 def price_box(price, frequency, oob=False):
