@@ -226,7 +226,7 @@ def inprocess_measurements(ids):
     from portal.core.db import db
 
     class Counter(logging.Handler):
-        """Counts peewee's statements (like tests/conftest.py QueryCounter)."""
+        """Counts peewee's statements (the tests use playhouse's count_queries)."""
 
         def __init__(self):
             super().__init__(logging.DEBUG)

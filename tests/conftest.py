@@ -1,9 +1,11 @@
 """flaskr-style fixtures: a temp-file database per test, seeded with the demo data."""
 import datetime as dt
+import logging
 import os
 import re
 
 import pytest
+from playhouse.test_utils import count_queries as playhouse_count_queries
 
 from portal import create_app
 from portal.core.db import db
@@ -209,36 +211,16 @@ def runner(app):
     return app.test_cli_runner()
 
 
-class QueryCounter:
-    """Counts the SQL statements peewee sends while active."""
-
-    def __init__(self):
-        self.queries = []
-
-    def __enter__(self):
-        import logging
-        self._logger = logging.getLogger("peewee")
-        self._level = self._logger.level
-        self._logger.setLevel(logging.DEBUG)
-        self._logger.addHandler(self)
-        return self
-
-    def __exit__(self, *exc):
-        self._logger.removeHandler(self)
-        self._logger.setLevel(self._level)
-
-    # logging.Handler protocol, minimal
-    level = 0
-
-    def handle(self, record):
-        self.queries.append(record.getMessage())
-
-    @property
-    def count(self):
-        return len(self.queries)
+def statements(counter):
+    """The SQL text of what a ``count_queries()`` block ran (for assertion messages)."""
+    return [record.getMessage() for record in counter.get_queries()]
 
 
 @pytest.fixture
 def count_queries():
-    """``with count_queries() as q: ...; q.count``"""
-    return QueryCounter
+    """``with count_queries() as q: ...; q.count`` (peewee's ``playhouse.test_utils``); the
+    peewee logger's level, which it raises to DEBUG, is put back afterwards."""
+    logger = logging.getLogger("peewee")
+    level = logger.level
+    yield playhouse_count_queries
+    logger.setLevel(level)

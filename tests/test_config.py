@@ -2,7 +2,7 @@
 import pytest
 
 from portal import ConfigurationError, create_app
-from portal.core.config import DEV_SECRET_KEY, from_environment
+from portal.core.config import DEV_SECRET_KEY, environment_settings
 
 ENV_NAMES = ["SECRET_KEY", "DATABASE_URL", "ENV_NAME", "CORPORATE_PORTAL_URL", "SUPPORT_EMAIL",
              "SUPPORT_PHONE", "SALES_EMAIL", "SELLER_NAME", "SELLER_ADDRESS",
@@ -103,22 +103,30 @@ def test_short_secret_key_is_refused_in_production(env, tmp_path):
 @pytest.mark.parametrize("raw, expected", [("1", True), ("true", True), ("Yes", True),
                                            ("on", True), ("0", False), ("false", False),
                                            ("no", False)])
-def test_boolean_environment_values(raw, expected):
-    assert from_environment({"PORTAL_SESSION_COOKIE_SECURE": raw}) == {
-        "SESSION_COOKIE_SECURE": expected}
+def test_boolean_environment_values(env, raw, expected):
+    env.setenv("PORTAL_SESSION_COOKIE_SECURE", raw)
+    assert create_app().config["SESSION_COOKIE_SECURE"] is expected
 
 
-def test_environment_conversions_and_precedence():
-    settings = from_environment({
+def test_environment_conversions_and_precedence(env):
+    for name, value in {
         "PORTAL_PROXY_FIX": "2",
         "PORTAL_DATABASE_URL": "postgresql://portal@db/portal",
         "DATABASE_URL": "sqlite:///ignored.sqlite3",  # the prefixed name wins
         "SECRET_KEY": "plain-name",                   # a plain name is read too
         "PORTAL_SUPPORT_PHONE": "",                   # empty means unset
-        "PORTAL_UNKNOWN_SETTING": "x",                # unknown names are ignored
-    })
-    assert settings == {"PROXY_FIX": 2, "DATABASE_URL": "postgresql://portal@db/portal",
-                        "SECRET_KEY": "plain-name"}
+        "SALES_EMAIL": "",                            # for a plain name too
+        "PORTAL_SELLER_VAT_NUMBER": "10215",          # documented settings stay text
+        "PORTAL_LICENSES_PAGE_SIZE": "50",            # any other setting: JSON, as Flask reads
+        "PORTAL_SUPPORT_HOURS": "9-18",               # ... or text
+        "UNKNOWN_SETTING": "x",                       # only documented plain names count
+    }.items():
+        env.setenv(name, value)
+    settings = environment_settings()
+    assert {name: settings[name] for name in settings if name != "INSTANCE_PATH"} == {
+        "PROXY_FIX": 2, "DATABASE_URL": "postgresql://portal@db/portal",
+        "SECRET_KEY": "plain-name", "SELLER_VAT_NUMBER": "10215", "LICENSES_PAGE_SIZE": 50,
+        "SUPPORT_HOURS": "9-18"}
 
 
 def test_session_cookie_secure_can_be_forced_in_development(env):

@@ -5,7 +5,7 @@ users, assignments and pending changes), where the count must not move: a query 
 show here long before it shows in ``make bench``.
 """
 import pytest
-from conftest import GIULIA
+from conftest import GIULIA, statements
 
 from portal.core.db import db
 from portal.core.models import Account, CartItem, LicenseAssignment, Plan, Subscription, User
@@ -59,10 +59,10 @@ def counted(count_queries, giulia, path, htmx=False):
 def test_query_budget_holds_and_does_not_grow_with_the_account(giulia, count_queries, path,
                                                                htmx, budget):
     _, before = counted(count_queries, giulia, path, htmx)
-    assert before.count <= budget, before.queries
+    assert before.count <= budget, statements(before)
     grow_rossi()
     _, after = counted(count_queries, giulia, path, htmx)
-    assert after.count == before.count, (before.queries, after.queries)
+    assert after.count == before.count, (statements(before), statements(after))
 
 
 def test_summary_partial_is_a_small_fragment(giulia, count_queries):
@@ -88,8 +88,8 @@ def test_review_budget_holds_and_does_not_grow_with_the_account(giulia, count_qu
         pro = Plan.get(Plan.code == "webinar-pro")
         CartItem.create(user=user, subscription=1, plan=pro.id, licenses=8, frequency="annual")
     _, before = counted(count_queries, giulia, "/checkout")
-    assert before.count <= REVIEW_BUDGET, before.queries
+    assert before.count <= REVIEW_BUDGET, statements(before)
     grow_rossi()  # and a second pending change, for the Meeting subscription
     response, after = counted(count_queries, giulia, "/checkout")
     assert 'id="review-item-2"' in response.get_data(as_text=True)
-    assert after.count == before.count, (before.queries, after.queries)
+    assert after.count == before.count, (statements(before), statements(after))

@@ -92,22 +92,6 @@ class QuoteLine:
         """Return the net amount of the line: charge minus credit (may be negative)."""
         return self.charge - self.credit
 
-    @property
-    def licenses_added(self) -> int:
-        """Return how many licenses the customer will have to assign in addition."""
-        old = 0 if self.is_new else self.old_licenses
-        return max(0, self.new_licenses - old)
-
-    @property
-    def plan_changed(self) -> bool:
-        """Tell whether the plan differs from the current one."""
-        return self.old_plan is None or self.old_plan.code != self.new_plan.code
-
-    @property
-    def frequency_changed(self) -> bool:
-        """Tell whether the billing frequency differs from the current one."""
-        return self.old_frequency != self.new_frequency
-
 
 @dataclass(frozen=True)
 class OrderQuote:
@@ -134,39 +118,9 @@ class OrderQuote:
     catalog_version: int = 0
 
     @property
-    def requires_payment(self) -> bool:
-        """Tell whether payment details are needed (the seed's "price increase")."""
-        return self.due > 0
-
-    @property
     def balance_after(self) -> int:
         """Return the credit balance once the order is placed."""
         return self.balance - self.applied + self.credit_added
-
-    @property
-    def credit_total(self) -> int:
-        """Return the sum of the unused-time credits of all lines."""
-        return sum(line.credit for line in self.lines)
-
-    @property
-    def charge_total(self) -> int:
-        """Return the sum of the new-period charges of all lines."""
-        return sum(line.charge for line in self.lines)
-
-    @property
-    def licenses_added(self) -> int:
-        """Return the licenses added over all lines (for the assignment reminder)."""
-        return sum(line.licenses_added for line in self.lines)
-
-    @property
-    def vat_percent(self) -> Decimal:
-        """Return the VAT rate in percent, e.g. Decimal("22"), for display."""
-        return (self.vat_rate * 100).normalize()
-
-    @property
-    def renewal_total(self) -> int:
-        """Return the net amount of the next renewal of every line (charges, no credit)."""
-        return self.charge_total
 
 
 def proration_credit(sub: CurrentSubscription, today: date) -> tuple[int, int, int]:

@@ -6,7 +6,7 @@ from portal.core.db import Prepared
 from portal.core.models import CartItem
 
 _cart_count = Prepared(lambda user_id: CartItem.select(fn.COUNT(CartItem.id))
-                       .where(CartItem.user == user_id).tuples())
+                       .where(CartItem.user == user_id), row=tuple)
 
 
 def cart_count(user):

@@ -19,7 +19,7 @@ from peewee import IntegrityError, fn
 
 from portal.catalog.store import products_by_id
 from portal.core.clock import today_in
-from portal.core.db import Prepared, create, db, for_update, is_postgres, write_transaction
+from portal.core.db import Prepared, db, for_update, is_postgres, write_transaction
 from portal.core.models import (
     Account,
     CartItem,
@@ -121,7 +121,7 @@ def check_review_fields(key, fingerprint):
         raise ReviewRequired()
 
 
-# The order's reads, their SQL built once (portal.db.Prepared): most of them run while the
+# The order's reads, their SQL built once (portal.core.db.Prepared): most of them run while the
 # write lock is held, which every other writer of the database waits for.
 _order_by_key = Prepared(lambda key: Order.select().where(Order.idempotency_key == key)
                          .limit(1))
@@ -130,16 +130,17 @@ _locked_account = Prepared(lambda account_id: for_update(
 _subscription_versions = Prepared(
     lambda account_id: Subscription.select(Subscription.id, Subscription.version,
                                            Subscription.product)
-    .where(Subscription.account == account_id))
+    .where(Subscription.account == account_id), row=tuple)
 _saved_method = Prepared(
     lambda method_id, account_id, gateway: PaymentMethod.select()
     .where((PaymentMethod.id == method_id) & (PaymentMethod.account == account_id)
            & (PaymentMethod.gateway == gateway)).limit(1))
 _last_invoice_sequence = Prepared(
-    lambda year: Invoice.select(fn.MAX(Invoice.sequence)).where(Invoice.year == year).tuples())
+    lambda year: Invoice.select(fn.MAX(Invoice.sequence)).where(Invoice.year == year),
+    row=tuple)
 _ledger_sum = Prepared(  # the same sum as models.ledger_sum
     lambda account_id: LedgerEntry.select(fn.COALESCE(fn.SUM(LedgerEntry.amount_cents), 0))
-    .where(LedgerEntry.account == account_id).tuples())
+    .where(LedgerEntry.account == account_id), row=tuple)
 
 
 def replayed_order(account_id, key, fingerprint):
@@ -222,8 +223,8 @@ def _place_locked(user, key, fingerprint, payment, seen_versions, gateway):
             raise _ChargeFailed(quote.due, error) from None
         Order.update(payment_reference=charge.id).where(Order.id == order.id).execute()
         order.payment_reference = charge.id
-        create(PaymentAttempt, account=account, user=user, idempotency_key=key,
-               amount_cents=quote.due, status="succeeded")
+        PaymentAttempt.create(account=account, user=user, idempotency_key=key,
+                              amount_cents=quote.due, status="succeeded")
     log.info("order %s placed for account %s (due %s cents)", order.id, account.id, quote.due)
     return Placed(order)
 
@@ -253,8 +254,8 @@ def changed_subscriptions(account, seen_versions):
         return []
     rows = _subscription_versions.rows(int(account.id))  # an account has a handful
     products = products_by_id()
-    return [products[row.product_id].name for row in rows
-            if row.id in seen_versions and row.version != seen_versions[row.id]]
+    return [products[product_id].name for subscription_id, version, product_id in rows
+            if subscription_id in seen_versions and version != seen_versions[subscription_id]]
 
 
 def _payment_method(account, payment, gateway, quote, today):
@@ -266,8 +267,8 @@ def _payment_method(account, payment, gateway, quote, today):
             token = gateway.tokenize(payment.card)
         except CardInvalid as error:
             raise CardRejected(error.code, error.field) from None
-        method = create(
-            PaymentMethod, account=account, gateway=gateway.name, token=token.token,
+        method = PaymentMethod.create(
+            account=account, gateway=gateway.name, token=token.token,
             brand=token.brand, last4=token.last4, exp_month=token.exp_month,
             exp_year=token.exp_year, holder=token.holder)
         return method, True
@@ -283,8 +284,8 @@ def _payment_method(account, payment, gateway, quote, today):
 
 def _write_order(account, user, key, quote, entries, method, new_card):
     """Subscriptions, order, lines, invoice, ledger, balance, audit and cart, as one unit."""
-    order = create(
-        Order, account=account, user=user, idempotency_key=key,
+    order = Order.create(
+        account=account, user=user, idempotency_key=key,
         fingerprint=quote.fingerprint, subtotal_cents=quote.subtotal,
         vat_rate=str(quote.vat_rate), vat_reason=quote.vat_reason,
         vat_cents=quote.vat, total_cents=quote.total, applied_cents=quote.applied,
@@ -317,8 +318,8 @@ def _apply_line(order, account, user, line, entry):
         .execute())
     if updated != 1:
         raise StaleQuote([line.product_name])
-    create(
-        OrderLine, order=order, subscription=subscription.id, product_name=line.product_name,
+    OrderLine.create(
+        order=order, subscription=subscription.id, product_name=line.product_name,
         # A new subscription (expired trial) had nothing paid before: no old plan.
         old_plan=None if line.is_new else subscription.plan_id,
         old_licenses=0 if line.is_new else line.old_licenses,
@@ -346,8 +347,8 @@ def _issue_invoice(order, account, today):
     year = today.year
     last = _last_invoice_sequence.first(int(year))[0] or 0
     sequence = last + 1
-    invoice = create(
-        Invoice, order=order, account=account, year=year, sequence=sequence,
+    invoice = Invoice.create(
+        order=order, account=account, year=year, sequence=sequence,
         number=f"{year}/{sequence:06d}", issued_on=today, buyer_name=account.name,
         buyer_address=account.address, buyer_country=account.country,
         buyer_vat_number=account.vat_number)
@@ -359,11 +360,11 @@ def _issue_invoice(order, account, today):
 def _update_balance(order, account, quote):
     """Ledger entries for credit used and credit added; the cached balance follows."""
     if quote.applied:
-        create(LedgerEntry, account=account, amount_cents=-quote.applied,
-               kind="order_applied", order=order)
+        LedgerEntry.create(account=account, amount_cents=-quote.applied,
+                           kind="order_applied", order=order)
     if quote.credit_added:
-        create(LedgerEntry, account=account, amount_cents=quote.credit_added,
-               kind="order_credit", order=order)
+        LedgerEntry.create(account=account, amount_cents=quote.credit_added,
+                           kind="order_credit", order=order)
     balance = quote.balance_after
     Account.update(balance_cents=balance).where(Account.id == account.id).execute()
     # The ledger is the truth: never commit a cached balance that disagrees with it.
@@ -375,8 +376,8 @@ def _record_failed_attempt(user, key, amount, error):
     """Record a declined or failed charge, after the order transaction was rolled back."""
     status = "declined" if isinstance(error, PaymentDeclined) else "failed"
     with write_transaction():
-        create(PaymentAttempt, account=user.account_id, user=user.id, idempotency_key=key,
-               amount_cents=amount, status=status, error_code=error.code[:50])
+        PaymentAttempt.create(account=user.account_id, user=user.id, idempotency_key=key,
+                              amount_cents=amount, status=status, error_code=error.code[:50])
     log.info("payment %s for account %s: %s", status, user.account_id, error.code)
 
 

@@ -25,7 +25,7 @@ bp = Blueprint("checkout", __name__)
 
 
 _has_cart_items = Prepared(lambda user_id: CartItem.select(CartItem.id)
-                           .where(CartItem.user == user_id).limit(1).tuples())
+                           .where(CartItem.user == user_id).limit(1), row=tuple)
 _payment_methods = Prepared(
     lambda account_id, gateway: PaymentMethod.select()
     .where((PaymentMethod.account == account_id) & (PaymentMethod.gateway == gateway))
@@ -135,7 +135,7 @@ def place_order():
     form = OrderForm()
     try:
         placed = orders.place_order(
-            current_user._get_current_object(), form.idempotency_key.data,
+            current_user, form.idempotency_key.data,
             form.fingerprint.data, form.payment(), form.versions.data)
     except orders.OrderError as error:
         return order_refused(error, form.kept_card_fields(), form.idempotency_key.data)

@@ -101,7 +101,7 @@ _subscription_of_account = Prepared(
     .join(Plan).switch(Subscription).join(Product)
     .switch(Subscription).join(Account)
     .where((Subscription.id == subscription_id) & (Subscription.account == account_id))
-    .limit(1))
+    .limit(1), related=(Subscription.plan, Subscription.product, Subscription.account))
 
 
 def account_subscription(subscription_id):

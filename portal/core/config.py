@@ -1,5 +1,8 @@
 """Configuration defaults. Overridden by ``instance/config.py``, then by environment variables."""
+import json
 import os
+
+from flask import Config
 
 #: The checkout's top level: templates, static files, translations and catalog.toml live here.
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -44,7 +47,22 @@ DEFAULTS = {
     "PASSWORD_HASH_METHOD": "scrypt",
 }
 
-#: Environment variables read at start-up, with the type they are converted to.
+def _flag(text):
+    """An on/off environment value: 1, true, yes or on (any case) mean on."""
+    return text.lower() in ("1", "true", "yes", "on")
+
+
+def _json_or_text(text):
+    """What Flask's ``from_prefixed_env`` makes of a value: JSON (``50``, ``true``) or text."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+#: The documented settings (README "Configuration"), read from ``PORTAL_<NAME>`` or the plain
+#: ``<NAME>``, with how their text is converted; these are never parsed as JSON (a secret key
+#: of digits stays text).
 ENVIRONMENT = {
     "SECRET_KEY": str,
     "DATABASE_URL": str,
@@ -66,19 +84,22 @@ ENVIRONMENT = {
     "HUEY_REDIS_URL": str,
     "HUEY_SQLITE_PATH": str,
     "RATELIMIT_STORAGE_URI": str,
-    "SESSION_COOKIE_SECURE": lambda v: v.lower() in ("1", "true", "yes", "on"),
-    "RATELIMIT_ENABLED": lambda v: v.lower() in ("1", "true", "yes", "on"),
+    "SESSION_COOKIE_SECURE": _flag,
+    "RATELIMIT_ENABLED": _flag,
 }
 
 
-def from_environment(environ=os.environ, prefix="PORTAL_"):
-    """Settings from ``PORTAL_<NAME>`` or plain ``<NAME>`` environment variables."""
-    settings = {}
-    for name, convert in ENVIRONMENT.items():
-        raw = environ.get(prefix + name, environ.get(name))
-        if raw not in (None, ""):
-            settings[name] = convert(raw)
-    return settings
+def environment_settings(root=ROOT):
+    """Settings from the environment: ``PORTAL_<NAME>`` for any setting (Flask's
+    ``from_prefixed_env``), over the plain ``<NAME>`` of a documented one. An empty value
+    means unset; other settings than the documented ones are JSON or text, as Flask reads them.
+    """
+    found = Config(root)
+    found.from_mapping({name: os.environ[name] for name in ENVIRONMENT if name in os.environ})
+    found.from_prefixed_env("PORTAL", loads=str)  # the raw text: converted below
+    return {name: ENVIRONMENT.get(name, _json_or_text)(value) if isinstance(value, str)
+            else value
+            for name, value in found.items() if value != ""}
 
 
 class ConfigurationError(RuntimeError):
@@ -103,7 +124,7 @@ def configure(app, test_config=None):
     app.config.from_mapping(DEFAULTS)
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)
-        app.config.update(from_environment())
+        app.config.update(environment_settings())
     else:
         app.config.update(test_config)
     cfg = app.config

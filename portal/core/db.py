@@ -3,7 +3,7 @@ import logging
 import os
 import sqlite3
 
-from peewee import DatabaseProxy, PostgresqlDatabase, SqliteDatabase
+from peewee import DatabaseProxy, Field, PostgresqlDatabase, SqliteDatabase
 from playhouse.db_url import connect
 from playhouse.pool import PooledDatabase, PooledSqliteDatabase
 
@@ -123,22 +123,46 @@ class Prepared:
     """A SELECT whose SQL peewee builds once per engine, then runs with new values.
 
     Building the SQL of even a primary-key lookup costs peewee about 0.3 ms of Python, ten
-    times what SQLite needs to answer it; the pages the benchmark loads run a handful of
-    such queries per request. ``builder(*args)`` returns the peewee query; it is called once
-    with placeholder values (integers or strings, like the real ones) to learn the SQL and
-    where each argument lands in its parameters. Only plain comparisons with the arguments
-    are allowed (no ``in_`` lists, whose SQL depends on their length).
+    times what SQLite needs to answer it; every request loads its user, and the summary asks
+    for its subscription and counts on every click (``bench/cpu.py``: the summary costs about
+    a third more CPU without this). ``builder(*args)`` returns the peewee query; it is called
+    once with placeholder values (integers or strings, like the real ones) to learn the SQL
+    (``query.sql()``) and where each argument lands in its parameters. Only plain comparisons
+    with the arguments are allowed (no ``in_`` lists, whose SQL depends on their length).
+
+    The rows are what the plain query would give (``plain``; ``tests/test_prepared.py``
+    compares them on both engines), built from ``db.execute_sql`` with peewee's public API:
+    each selected column converted by its field's ``python_value``, then
+
+    - model rows: ``Model(**fields)``;
+    - ``related=(Subscription.plan, ...)``: for a query that selects several models joined
+      along these foreign keys, the first model's rows with each joined row attached under
+      the foreign key's name, as peewee's ``.join()`` does;
+    - ``row=tuple``: tuples of the selected columns.
+
+    Unlike peewee's own rows, a model row counts every field as changed (``dirty_fields``):
+    ``save()`` writes every field either way, as the portal's models do not set
+    ``only_save_dirty``.
     """
 
     _INT = -7_318_224_000_000_000_000  # placeholders: values no real row or argument has
     _STR = "\x00prepared-argument-{}\x00"
 
-    def __init__(self, builder):
+    def __init__(self, builder, row=None, related=()):
         """Remember how to build the query; nothing is compiled until the first call."""
+        if row not in (None, tuple) or (row is tuple and related):
+            raise ValueError("a prepared query gives models, joined models or tuples")
         self.builder = builder
-        self._compiled = {}
+        self.row = row
+        self.related = tuple(related)
+        self.compiled = {}
 
-    def _placeholder(self, index, value):
+    def plain(self, *args):
+        """The query as peewee builds and runs it, without preparing anything."""
+        query = self.builder(*args)
+        return query.tuples() if self.row is tuple else query
+
+    def placeholder(self, index, value):
         """A stand-in for argument ``index`` of the same type as ``value``."""
         if type(value) is int:
             return self._INT - index
@@ -146,12 +170,13 @@ class Prepared:
             return self._STR.format(index)
         return None
 
-    def _compile(self, args):
-        """(query, sql, parameter template, {parameter position: argument index}) or None."""
+    def compile(self, args):
+        """(query, sql, parameter template, {parameter position: argument index}, each
+        column's converter) or None."""
         key = (type(db.obj), tuple(type(a) for a in args))
-        compiled = self._compiled.get(key)
+        compiled = self.compiled.get(key)
         if compiled is None:
-            stand_ins = [self._placeholder(i, a) for i, a in enumerate(args)]
+            stand_ins = [self.placeholder(i, a) for i, a in enumerate(args)]
             if any(s is None for s in stand_ins):
                 return None  # a type we do not prepare: the caller runs the query as built
             query = self.builder(*stand_ins)
@@ -160,55 +185,40 @@ class Prepared:
                      if type(p) in (int, str) and p in stand_ins}
             if set(slots.values()) != set(range(len(args))):
                 raise ValueError("every argument of a prepared query must be a parameter")
-            compiled = self._compiled[key] = (query, sql, list(params), slots)
+            converters = [column.python_value if isinstance(column, Field) else None
+                          for column in query.selected_columns]
+            compiled = self.compiled[key] = (query, sql, list(params), slots, converters)
         return compiled
 
     def rows(self, *args):
-        """Every row, as the query's rows (models, tuples or dicts) would be."""
-        compiled = self._compile(args)
+        """Every row, as the plain query's rows (models, joined models or tuples) would be."""
+        compiled = self.compile(args)
         if compiled is None:
-            return list(self.builder(*args))
-        query, sql, params, slots = compiled
+            return list(self.plain(*args))
+        query, sql, params, slots, converters = compiled
         params = list(params)
         for position, index in slots.items():
             params[position] = args[index]
-        return list(query._get_cursor_wrapper(db.execute_sql(sql, params)))
+        values = [tuple(raw if convert is None else convert(raw)
+                        for convert, raw in zip(converters, row))
+                  for row in db.execute_sql(sql, params).fetchall()]
+        if self.row is tuple:
+            return values
+        return [self.joined(query.model, query.selected_columns, row) for row in values]
+
+    def joined(self, model, columns, row):
+        """The ``model`` instance of one row, with the joined models' instances attached
+        (``columns`` are the query's selected fields)."""
+        data = {}
+        for column, value in zip(columns, row):
+            data.setdefault(column.model, {})[column.name] = value
+        instances = {source: source(**fields) for source, fields in data.items()}
+        for foreign_key in self.related:
+            setattr(instances[foreign_key.model], foreign_key.name,
+                    instances[foreign_key.rel_model])
+        return instances[model]
 
     def first(self, *args):
         """The first row or None (the builder adds ``.limit(1)`` where it matters)."""
         rows = self.rows(*args)
         return rows[0] if rows else None
-
-
-_insert_sql = {}
-
-
-def create(model, **values):
-    """``model.create(**values)``, with the INSERT's text built once per model and columns.
-
-    Used inside the order's write transaction, where every millisecond is one every other
-    writer waits for. On engines other than SQLite it is ``model.create`` itself (the
-    primary key comes back differently there).
-    """
-    if not is_sqlite():
-        return model.create(**values)
-    instance = model(**values)
-    data = instance.__data__
-    meta = model._meta
-    primary_key = meta.primary_key
-    fields = tuple(field for field in meta.sorted_fields
-                   if field.name in data
-                   and not (field is primary_key and data[field.name] is None))
-    key = (model, tuple(field.name for field in fields))
-    sql = _insert_sql.get(key)
-    if sql is None:
-        def quote(name):
-            return '"%s"' % name.replace('"', '""')
-        sql = _insert_sql[key] = "INSERT INTO %s (%s) VALUES (%s)" % (
-            quote(meta.table_name), ", ".join(quote(f.column_name) for f in fields),
-            ", ".join("?" for _ in fields))
-    cursor = db.execute_sql(sql, [field.db_value(data[field.name]) for field in fields])
-    if data.get(primary_key.name) is None:
-        setattr(instance, primary_key.name, cursor.lastrowid)
-    instance._dirty.clear()
-    return instance

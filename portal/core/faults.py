@@ -1,6 +1,6 @@
 """Transient database faults: a busy database answers "try again", never a bare 500.
 
-SQLite lets one writer at a time; a writer waits ``busy_timeout`` (portal/db.py) and then gets
+SQLite lets one writer at a time; a writer waits ``busy_timeout`` (portal/core/db.py) and then gets
 ``database is locked``. PostgreSQL may abort a transaction on a deadlock, a serialization
 failure or a lock timeout. None of these leave anything half-written (the transaction is
 rolled back by ``db.atomic``), so the honest answer is 503 with ``Retry-After`` and a page

@@ -4,8 +4,7 @@ import functools
 from decimal import Decimal
 
 from babel.numbers import format_currency, format_decimal, format_percent
-from flask import current_app, request, session
-from flask.globals import _cv_app
+from flask import current_app, g, has_app_context, request, session
 from flask_babel import Babel, format_date, get_locale, get_translations
 from flask_login import current_user
 
@@ -31,41 +30,31 @@ def select_locale():
     return current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
-def _babel_state():
-    """flask-babel's per-request namespace (``g._flask_babel``), or None outside a request.
+def locale_name():
+    """``str(get_locale())``, remembered on ``g`` for the request.
 
-    Reached through the application context directly: every template string and every
-    number goes through here (about fifty times per summary), and flask-babel's own path
-    crosses three werkzeug proxies per call.
+    Every number and date a page shows asks for it (about fifty times per summary); the
+    answer cannot change within a request unless a view switches the language and calls
+    ``flask_babel.refresh()``, which must then also ``g.pop("locale_name", None)`` (none
+    does: the language switch redirects).
     """
-    app_ctx = _cv_app.get(None)
-    return None if app_ctx is None else getattr(app_ctx.g, "_flask_babel", None)
-
-
-def _locale_name():
-    """``str(get_locale())``, remembered per request (and per locale: ``refresh()`` resets)."""
-    state = _babel_state()
-    locale = getattr(state, "babel_locale", None)
-    if locale is None:
+    if not has_app_context():
         return str(get_locale())
-    cached = getattr(state, "portal_locale", None)
-    if cached is None or cached[0] is not locale:
-        cached = state.portal_locale = (locale, str(locale))
-    return cached[1]
+    name = g.get("locale_name")
+    if name is None:
+        name = g.locale_name = str(get_locale())
+    return name
 
 
-def _translations():
-    """flask-babel's translations for the request's locale, remembered per request."""
-    state = _babel_state()
-    locale = getattr(state, "babel_locale", None)
-    cached = getattr(state, "portal_translations", None)
-    if locale is not None and cached is not None and cached[0] is locale:
-        return cached[1]
-    translations = get_translations()
-    state = _babel_state()
-    if state is not None and getattr(state, "babel_locale", None) is not None:
-        state.portal_translations = (state.babel_locale, translations)
-    return translations
+def translations():
+    """flask-babel's translations for the request's locale, remembered on ``g`` like
+    ``locale_name`` (``g.pop("translations", None)`` after ``flask_babel.refresh()``)."""
+    if not has_app_context():
+        return get_translations()
+    found = g.get("translations")
+    if found is None:
+        found = g.translations = get_translations()
+    return found
 
 
 # The filters are pure functions of (value, locale): memoised, because Babel parses the
@@ -103,20 +92,20 @@ def money(cents, currency="EUR"):
     """Integer cents → ``1.234,50 €`` (it) or ``€1,234.50`` (en)."""
     if cents is None:
         return ""
-    return _money(int(cents), currency, _locale_name())
+    return _money(int(cents), currency, locale_name())
 
 
 def number(value):
     """A number in the current locale (``1.234`` / ``1,234``)."""
     try:
-        return _number(value, type(value), _locale_name())
+        return _number(value, type(value), locale_name())
     except TypeError:  # unhashable: format it without the cache
         return format_decimal(value, locale=str(get_locale()))
 
 
 def percent(rate):
     """A rate such as ``Decimal('0.22')`` → ``22%``."""
-    return _percent(str(rate), _locale_name())
+    return _percent(str(rate), locale_name())
 
 
 def date(value, style="medium"):
@@ -126,7 +115,7 @@ def date(value, style="medium"):
     if isinstance(value, str):
         value = dt.date.fromisoformat(value)
     if type(value) is dt.date and isinstance(style, str):
-        return _date(value, style, _locale_name())
+        return _date(value, style, locale_name())
     return format_date(value, format=style)  # a datetime is converted to the user's zone
 
 
@@ -139,15 +128,15 @@ def init_app(app):
     babel.init_app(app, locale_selector=select_locale)
     # flask-babel's template callables, with the request's translations looked up once
     app.jinja_env.install_gettext_callables(
-        gettext=lambda s: _translations().ugettext(s),
-        ngettext=lambda s, p, n: _translations().ungettext(s, p, n),
-        pgettext=lambda c, s: _translations().upgettext(c, s),
-        npgettext=lambda c, s, p, n: _translations().unpgettext(c, s, p, n),
+        gettext=lambda s: translations().ugettext(s),
+        ngettext=lambda s, p, n: translations().ungettext(s, p, n),
+        pgettext=lambda c, s: translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: translations().unpgettext(c, s, p, n),
         newstyle=True)
     app.jinja_env.filters.update(money=money, number=number, percent=percent, date=date)
     app.jinja_env.add_extension("jinja2.ext.loopcontrols")
 
     @app.context_processor
     def _locale_context():
-        return {"current_locale": _locale_name(), "language_names": LANGUAGE_NAMES,
+        return {"current_locale": locale_name(), "language_names": LANGUAGE_NAMES,
                 "languages": available_locales()}

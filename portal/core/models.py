@@ -23,12 +23,6 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal.core.db import db
 
-ACCOUNT_KINDS = ("self_service", "corporate")
-ROLES = ("billing_contact", "member")
-FREQUENCIES = ("monthly", "annual")
-STATUSES = ("trialing", "active", "past_due", "suspended", "trial_expired", "expired",
-            "canceled")
-
 
 def utcnow():
     """Naive UTC timestamp, the same on every engine."""

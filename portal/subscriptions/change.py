@@ -2,7 +2,6 @@
 import functools
 
 from flask import Blueprint, current_app, request, url_for
-from flask_babel import get_locale
 from flask_login import current_user
 from peewee import fn
 
@@ -10,6 +9,7 @@ from portal.billing import MAX_LICENSES, change_refusals, plan_problem
 from portal.core.access import account_subscription, billing_contact_required, refusal_page
 from portal.catalog.store import plans_by_product
 from portal.core.db import Prepared, write_transaction
+from portal.core.i18n import locale_name
 from portal.core.models import CartItem, LicenseAssignment, audit
 from portal.subscriptions.forms import ChangeForm
 from portal.subscriptions.quotes import plan_price, quote_for, validate_request
@@ -47,7 +47,7 @@ def plan_cards(subscription, current, choice):
 
 _other_cart_items = Prepared(lambda user_id, subscription_id: CartItem.select(
     fn.COUNT(CartItem.id)).where((CartItem.user == user_id)
-                                 & (CartItem.subscription != subscription_id)).tuples())
+                                 & (CartItem.subscription != subscription_id)), row=tuple)
 _cart_item = Prepared(lambda user_id, subscription_id: CartItem.select().where(
     (CartItem.user == user_id) & (CartItem.subscription == subscription_id)).limit(1))
 
@@ -62,10 +62,10 @@ def _summary_counts_query(user_id, subscription_id):
     others = (CartItem.select(fn.COUNT(CartItem.id))
               .where((CartItem.user == user_id) & (CartItem.subscription != subscription_id)))
     return (LicenseAssignment.select(fn.COUNT(LicenseAssignment.id), others)
-            .where(LicenseAssignment.subscription == subscription_id).tuples())
+            .where(LicenseAssignment.subscription == subscription_id))
 
 
-_summary_counts = Prepared(_summary_counts_query)
+_summary_counts = Prepared(_summary_counts_query, row=tuple)
 
 
 def summary_counts(subscription):
@@ -112,7 +112,7 @@ def render_part(name, *args):
     if environment.auto_reload:  # development: templates may change under us
         module = environment.get_template("change/_parts.html").module
         return getattr(module, name)(*args)
-    return _cached_part(name, args, str(get_locale()), id(environment))
+    return _cached_part(name, args, locale_name(), id(environment))
 
 
 def price_box(price, frequency, oob=False):

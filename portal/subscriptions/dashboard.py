@@ -20,13 +20,14 @@ _subscriptions = Prepared(
     lambda account_id: Subscription.select(Subscription, Plan, Product)
     .join(Plan).switch(Subscription).join(Product)
     .where(Subscription.account == account_id)
-    .order_by(Product.position, Product.name))
+    .order_by(Product.position, Product.name),
+    related=(Subscription.plan, Subscription.product))
 _assigned_counts = Prepared(  # {subscription id: users assigned}, for the whole account
     lambda account_id: LicenseAssignment
     .select(LicenseAssignment.subscription, fn.COUNT(LicenseAssignment.id))
     .join(Subscription)
     .where(Subscription.account == account_id)
-    .group_by(LicenseAssignment.subscription).tuples())
+    .group_by(LicenseAssignment.subscription), row=tuple)
 
 
 def renewal_card(subscription, assigned):

@@ -107,14 +107,16 @@ def _cart_assigned_counts_query(user_id):
     return (LicenseAssignment
             .select(LicenseAssignment.subscription, fn.COUNT(LicenseAssignment.id))
             .where(LicenseAssignment.subscription.in_(in_cart))
-            .group_by(LicenseAssignment.subscription).tuples())
+            .group_by(LicenseAssignment.subscription))
 
 
-# The review, the cart and the order all start with these: SQL built once (portal.db.Prepared).
-_cart_items = Prepared(_cart_items_query)
+# The review, the cart and the order all start with these: SQL built once (portal.core.db.Prepared).
+#: The cart item's subscription, and that subscription's plan and product, as joined.
+_CART_JOINS = (CartItem.subscription, Subscription.plan, Subscription.product)
+_cart_items = Prepared(_cart_items_query, related=_CART_JOINS)
 _cart_items_locked = Prepared(lambda user_id, account_id: _cart_items_query(
-    user_id, account_id, locked=True))
-_cart_assigned_counts = Prepared(_cart_assigned_counts_query)
+    user_id, account_id, locked=True), related=_CART_JOINS)
+_cart_assigned_counts = Prepared(_cart_assigned_counts_query, row=tuple)
 
 
 def cart_entries(user, account, for_update=False):

@@ -1,0 +1,113 @@
+"""Every prepared query (``portal.core.db.Prepared``) gives the rows of the plain peewee query.
+
+Runs on the engine the suite runs on (SQLite, or PostgreSQL with TEST_DATABASE_URL): the
+prepared SQL is compiled per engine.
+"""
+import importlib
+import pkgutil
+
+import pytest
+from playhouse.shortcuts import model_to_dict
+
+import portal
+from conftest import GIULIA
+from portal.core.db import Prepared, db
+from portal.core.models import CartItem, Invoice, Order, PaymentMethod, User
+from test_checkout_support import add_to_cart, form_fields, place, review
+
+
+def prepared_queries():
+    """{"module.name": Prepared} for every prepared query in the portal package."""
+    found = {}
+    for module_info in pkgutil.walk_packages(portal.__path__, "portal."):
+        module = importlib.import_module(module_info.name)
+        for name, value in vars(module).items():
+            if isinstance(value, Prepared):
+                found[f"{module_info.name}.{name}"] = value
+    return found
+
+
+@pytest.fixture
+def shop(giulia):
+    """Giulia after one order paid with a new card, with two changes back in her cart."""
+    add_to_cart(1, "webinar-pro", 8, "annual")
+    _html, fields = review(giulia)
+    assert place(giulia, fields).status_code == 303
+    add_to_cart(1, "webinar-pro", 9, "annual")
+    add_to_cart(2, "meeting-business", 3, "monthly")
+    with db.connection_context():
+        user = User.get(User.email == GIULIA)
+        return {"user": user, "order": Order.get(), "invoice": Invoice.get(),
+                "card": PaymentMethod.get(), "other_user": User.get(User.email != GIULIA)}
+
+
+def arguments(shop):
+    """The arguments each prepared query is tried with: rows that exist, and ones that do not."""
+    user, order, card = shop["user"], shop["order"], shop["card"]
+    mine, theirs = user.account_id, shop["other_user"].account_id
+    year = shop["invoice"].year
+    return {
+        "portal.checkout.cart._cart_count": [(user.id,), (0,)],
+        "portal.checkout.orders._order_by_key": [(order.idempotency_key,), ("no-such-key",)],
+        "portal.checkout.orders._locked_account": [(mine,), (0,)],
+        "portal.checkout.orders._subscription_versions": [(mine,), (theirs,), (0,)],
+        "portal.checkout.orders._saved_method": [(card.id, mine, card.gateway),
+                                                 (card.id, theirs, card.gateway),
+                                                 (card.id, mine, "other-gateway")],
+        "portal.checkout.orders._last_invoice_sequence": [(year,), (year + 1,)],
+        "portal.checkout.orders._ledger_sum": [(mine,), (0,)],
+        "portal.checkout.views._has_cart_items": [(user.id,), (0,)],
+        "portal.checkout.views._payment_methods": [(mine, card.gateway), (theirs, card.gateway)],
+        "portal.core.access._account": [(mine,), (0,)],
+        "portal.core.access._subscription_of_account": [(1, mine), (2, mine), (1, theirs)],
+        "portal.core.security._user_by_token": [(user.session_token,), ("no-such-token",)],
+        "portal.subscriptions.change._other_cart_items": [(user.id, 1), (user.id, 2), (0, 1)],
+        "portal.subscriptions.change._cart_item": [(user.id, 1), (user.id, 2), (user.id, 3)],
+        "portal.subscriptions.change._summary_counts": [(user.id, 1), (user.id, 2), (0, 0)],
+        "portal.subscriptions.dashboard._subscriptions": [(mine,), (theirs,), (0,)],
+        "portal.subscriptions.dashboard._assigned_counts": [(mine,), (0,)],
+        "portal.subscriptions.quotes._cart_items": [(user.id, mine), (user.id, theirs)],
+        "portal.subscriptions.quotes._cart_items_locked": [(user.id, mine), (user.id, theirs)],
+        "portal.subscriptions.quotes._cart_assigned_counts": [(user.id,), (0,)],
+    }
+
+
+def observed(rows, count_queries):
+    """What a caller sees of ``rows``: every value, and every related row reached through a
+    foreign key (with how many queries reaching them took: none for the joined ones)."""
+    with count_queries() as queries:
+        values = [row if isinstance(row, tuple) else model_to_dict(row, recurse=True)
+                  for row in rows]
+    return values, queries.count
+
+
+def test_every_prepared_query_is_tried(shop):
+    assert sorted(prepared_queries()) == sorted(arguments(shop))
+
+
+def test_prepared_rows_equal_the_plain_query(app, shop, count_queries):
+    table = arguments(shop)
+    with app.app_context(), db.connection_context():
+        for name, prepared in prepared_queries().items():
+            for args in table[name]:
+                for _call in range(2):  # compiled on the first call, reused on the second
+                    rows = prepared.rows(*args)
+                    plain = list(prepared.plain(*args))
+                    assert observed(rows, count_queries) == observed(plain, count_queries), (
+                        name, args)
+                assert prepared.first(*args) == (plain[0] if plain else None), (name, args)
+            assert any(list(prepared.plain(*args)) for args in table[name]), (
+                f"{name}: no arguments that find rows")
+
+
+def test_joined_rows_carry_the_joined_models(app, shop, count_queries):
+    with app.app_context(), db.connection_context():
+        items = prepared_queries()["portal.subscriptions.quotes._cart_items"].rows(
+            shop["user"].id, shop["user"].account_id)
+        meeting = next(item for item in items if item.subscription_id == 2)
+        with count_queries() as queries:
+            joined = (meeting.subscription.plan.code, meeting.subscription.product.code)
+        assert queries.count == 0
+        assert joined == ("meeting-professional", "meeting")
+        # the plan the item wants is not the joined one (the subscription's): read on demand
+        assert isinstance(meeting, CartItem) and meeting.plan.code == "meeting-business"
