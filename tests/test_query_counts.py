@@ -16,7 +16,8 @@ LICENSES = "/subscriptions/1/licenses"
 
 #: The issue's limit for the summary partial, and today's counts for the other two pages.
 SUMMARY_BUDGET = 3   # user, subscription (plan, product, account joined), both counts at once
-DASHBOARD_BUDGET = 5  # user, account, subscriptions, assigned counts, cart badge (once)
+DASHBOARD_BUDGET = 6  # user, account, subscriptions, assigned counts, cart badge (once),
+#                      the renewal card (flagged when it expires before the next renewal)
 LICENSES_BUDGET = 7   # user, subscription, users count, users page, assigned, ...
 #: user, account (once for the access check and the page), cart not empty, cart items (with
 #: subscription, plan, product), their assigned counts, payment methods, cart badge

@@ -199,20 +199,30 @@ class Prepared:
         params = list(params)
         for position, index in slots.items():
             params[position] = args[index]
+        cursor = db.execute_sql(sql, params)
         values = [tuple(raw if convert is None else convert(raw)
                         for convert, raw in zip(converters, row))
-                  for row in db.execute_sql(sql, params).fetchall()]
+                  for row in cursor.fetchall()]
         if self.row is tuple:
             return values
-        return [self.joined(query.model, query.selected_columns, row) for row in values]
+        # A column that is not a field (an aliased subquery) is named by the cursor (DB-API)
+        names = [description[0] for description in cursor.description]
+        return [self.joined(query.model, query.selected_columns, names, row)
+                for row in values]
 
-    def joined(self, model, columns, row):
+    def joined(self, model, columns, names, row):
         """The ``model`` instance of one row, with the joined models' instances attached
-        (``columns`` are the query's selected fields)."""
-        data = {}
-        for column, value in zip(columns, row):
-            data.setdefault(column.model, {})[column.name] = value
+        (``columns`` are the query's selected fields; any other selected expression becomes
+        an attribute of the ``model`` instance, named as the SQL names it)."""
+        data, extra = {}, {}
+        for column, name, value in zip(columns, names, row):
+            if isinstance(column, Field):
+                data.setdefault(column.model, {})[column.name] = value
+            else:
+                extra[name] = value
         instances = {source: source(**fields) for source, fields in data.items()}
+        for name, value in extra.items():
+            setattr(instances[model], name, value)
         for foreign_key in self.related:
             setattr(instances[foreign_key.model], foreign_key.name,
                     instances[foreign_key.rel_model])
