@@ -275,12 +275,21 @@ def fill_with_version_1_models(catalog_path):
         fill_version_1(catalog_path)
 
 
+def fill_version_3(catalog_path):
+    """Version-1 rows, then what version 3 added: the price paid and a catalog version."""
+    fill_with_version_1_models(catalog_path)
+    db.execute_sql('UPDATE "subscription" SET "price_cents" = 5900 WHERE "status" = \'active\'')
+    db.execute_sql('INSERT INTO "catalog_version" ("version", "loaded_at", "changes") '
+                   "VALUES (1, '2026-11-01 09:00:00', '[]')")
+
+
 #: For every version below LATEST: how to fill a database of that version. A new migration
 #: adds an entry for the version before it (often the previous fill plus its new columns).
 FILL = {
     1: fill_with_version_1_models,
     # Version 2 only added columns with defaults: the same rows, the counters at 0.
     2: fill_with_version_1_models,
+    3: fill_version_3,
 }
 
 
