@@ -7,10 +7,10 @@ benchmark. Run on its own with ``.venv/bin/python bench/seed.py PATH``.
 Layout (the ids the benchmark relies on are returned by ``seed``):
 - account 1 "big": 5,000 users, Webinar Pro annual with 6,000 licenses, 4,000 assigned
   (the license page of an account with 5,000 users);
-- accounts 2-11: one per order-load connection, Webinar Standard monthly, a saved card;
-- account 12: the read account (like the demo's Rossi Eventi: Webinar Standard 5 licenses
+- accounts 2-21: one per buyer of the order loads, Webinar Standard monthly, a saved card;
+- account 22: the read account (like the demo's Rossi Eventi: Webinar Standard 5 licenses
   monthly started 16 days ago, an expired Meeting trial, a pending change in the cart);
-- account 13: places one order in-process to count the order's SQL queries;
+- account 23: places one order in-process to count the order's SQL queries;
 - every other account: 45 users or so, Webinar on Lite/Standard/Pro (Enterprise for the
   corporate ones, every 10th), Meeting Professional/Business active, trialing or expired.
 """
@@ -29,7 +29,8 @@ PASSWORD = "bench-password-1234"
 ACCOUNTS = 1000
 USERS = 50_000
 BIG_USERS = 5_000
-ORDER_ACCOUNTS = 10  # one per connection of the order load
+ORDER_ACCOUNTS = 20  # one per buyer of the order loads (run.py uses 10, orders_latency.py 20)
+READ_ACCOUNT = 2 + ORDER_ACCOUNTS  # then the account that counts the order's queries
 FIRST_NAMES = ["Giulia", "Marco", "Laura", "Paolo", "Sara", "Luca", "Anna", "Piero", "Elena",
                "Davide", "Chiara", "Matteo", "Francesca", "Andrea", "Marta", "Stefano"]
 LAST_NAMES = ["Rossi", "Verdi", "Neri", "Gallo", "Conti", "Ferri", "Bianchi", "Russo",
@@ -101,8 +102,8 @@ def _seed_rows(plans, password_hash, now, Account, User, Subscription, LicenseAs
     counts = _users_per_account()
     accounts = []
     for i in range(1, ACCOUNTS + 1):
-        corporate = i > 13 and i % 10 == 0
-        balance = 5000 if i <= 13 else (i * 137) % 20000 if i % 3 else 0
+        corporate = i > READ_ACCOUNT + 1 and i % 10 == 0
+        balance = 5000 if i <= READ_ACCOUNT + 1 else (i * 137) % 20000 if i % 3 else 0
         accounts.append({
             "name": "Bench Big S.p.A." if i == 1 else f"Bench {i:04d} S.r.l.",
             "kind": "corporate" if corporate else "self_service", "country": "IT",
@@ -139,10 +140,10 @@ def _seed_rows(plans, password_hash, now, Account, User, Subscription, LicenseAs
         if index == 1:
             web = ("webinar-pro", 6000, "annual", TODAY - dt.timedelta(days=100), "active")
             assigned[(account_id, "webinar")] = 4000
-        elif index <= 13:
-            web = ("webinar-standard", 20 if index <= 11 else 5, "monthly",
+        elif index <= READ_ACCOUNT + 1:
+            web = ("webinar-standard", 20 if index < READ_ACCOUNT else 5, "monthly",
                    TODAY - dt.timedelta(days=16), "active")
-            assigned[(account_id, "webinar")] = 10 if index <= 11 else 4
+            assigned[(account_id, "webinar")] = 10 if index < READ_ACCOUNT else 4
         elif row["kind"] == "corporate":
             web = ("webinar-enterprise", 200, "annual", TODAY - relativedelta(months=4), "active")
             assigned[(account_id, "webinar")] = counts[index - 1] // 2
@@ -189,7 +190,7 @@ def _seed_rows(plans, password_hash, now, Account, User, Subscription, LicenseAs
         {"account": account_id, "amount_cents": balance, "kind": "opening", "order": None,
          "created_at": now} for account_id, balance in balances.items() if balance])
 
-    read_account = account_ids[11]
+    read_account = account_ids[READ_ACCOUNT - 1]
     read_owner = user_ids[read_account][0]
     read_webinar = subs[(read_account, webinar_product)]
     CartItem.create(user=read_owner, subscription=read_webinar, plan=plans["webinar-pro"].id,
@@ -198,13 +199,13 @@ def _seed_rows(plans, password_hash, now, Account, User, Subscription, LicenseAs
     return {
         "accounts": len(account_ids), "users": len(users),
         "subscriptions": len(subscriptions), "assignments": len(assignments),
-        "read_email": owner_email(12), "read_subscription": read_webinar,
+        "read_email": owner_email(READ_ACCOUNT), "read_subscription": read_webinar,
         "big_email": owner_email(1), "big_subscription": subs[(big, webinar_product)],
         "order_emails": [owner_email(i) for i in range(2, 2 + ORDER_ACCOUNTS)],
         "order_subscriptions": [subs[(account_ids[i - 1], webinar_product)]
                                 for i in range(2, 2 + ORDER_ACCOUNTS)],
-        "count_email": owner_email(13),
-        "count_subscription": subs[(account_ids[12], webinar_product)],
+        "count_email": owner_email(READ_ACCOUNT + 1),
+        "count_subscription": subs[(account_ids[READ_ACCOUNT], webinar_product)],
         "password": PASSWORD,
     }
 

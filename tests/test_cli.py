@@ -243,3 +243,9 @@ def test_accounts_list_shows_an_account_without_users(app):
         Account.create(name="Zeta Empty", kind="self_service", country="DE")
     last = invoke(app, "accounts", "list").output.splitlines()[-1]
     assert "Zeta Empty" in last and "users 0" in last
+
+
+def test_orders_reconcile_command_reports_what_it_did(runner):
+    result = runner.invoke(args=["orders", "reconcile"])
+    assert result.exit_code == 0, result.output
+    assert "completed: 0, released: 0, refund_due: 0, skipped: 0" in result.output

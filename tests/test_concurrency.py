@@ -4,6 +4,7 @@ Many submits of one order key, two tabs racing on one subscription, license togg
 an exception in the middle of the order transaction, a gateway that times out after charging,
 and a busy database: in every case the data stays whole and the user gets a clear answer.
 """
+import datetime as dt
 import sqlite3
 import threading
 
@@ -13,9 +14,11 @@ from peewee import OperationalError
 import portal.checkout.orders
 from conftest import GIULIA, PASSWORD, Browser
 from portal.core.db import db, is_sqlite
+from portal.checkout.orders import RESERVATION_TIMEOUT, reconcile_pending_orders
 from portal.core.models import (Account, AuditEvent, CartItem, Invoice, LedgerEntry,
-                           LicenseAssignment, Order, OrderLine, PaymentAttempt, PaymentMethod,
-                           Subscription, User, ledger_sum)
+                                LicenseAssignment, Order, OrderLine, OrderReservation,
+                                PaymentAttempt, PaymentMethod, Subscription, User, ledger_sum,
+                                utcnow)
 from portal.payments.gateway import GatewayError, SandboxGateway
 from portal.demo import make_user
 from test_checkout_support import (add_to_cart, card_form, form_fields, order_id_from, place,
@@ -229,42 +232,238 @@ def test_concurrent_enables_and_disables_at_the_limit_never_exceed_it(app, giuli
     assert enabled >= 1
 
 
-# ------------------------------------------------------------ an exception mid-transaction
+# ------------------------------------------------------------ a fault at every step boundary
+#
+# Placing an order is reserve (a transaction), charge (no transaction), complete (a
+# transaction). A fault anywhere leaves a state that a second submit of the same key or
+# reconciliation finishes or undoes: one charge at most, one order exactly when paid.
 
 
-@pytest.mark.parametrize("step", ["_issue_invoice", "_update_balance", "audit"])
-def test_an_exception_after_the_subscription_update_rolls_everything_back(
-        app, giulia, monkeypatch, step):
+def reconcile_after_timeout(app):
+    """Reconciliation as the scheduler runs it, once the reservation timeout has passed."""
+    with app.app_context():
+        later = utcnow() + RESERVATION_TIMEOUT + dt.timedelta(seconds=1)
+        return reconcile_pending_orders(now=later)
+
+
+def reservation_state(key):
+    """The state of the reservation made under ``key``."""
+    with db.connection_context():
+        return OrderReservation.get(OrderReservation.idempotency_key == key).state
+
+
+def assert_one_paid_order(key, due=2291812):
+    """One charge under the key, one order carrying it, the books balanced."""
+    charge = SandboxGateway.charges()[key]
+    with db.connection_context():
+        [order] = Order.select()
+        assert (order.idempotency_key, order.payment_reference) == (key, charge.id)
+        assert order.due_cents == charge.amount_cents == due
+        assert Subscription.get_by_id(1).version == 2
+        assert CartItem.select().count() == 0
+    assert reservation_state(key) == "completed"
+    assert_books_balance()
+
+
+def assert_nothing_happened(before, key):
+    """No charge, no order, every held version and credit given back."""
+    assert state() == before
+    assert SandboxGateway.charges().get(key) is None
+
+
+def test_a_fault_inside_the_reservation_rolls_it_back(app, giulia, monkeypatch):
     app.config["PROPAGATE_EXCEPTIONS"] = False  # see the 500 page a user would see
     add_to_cart(1, "webinar-pro", 8, "annual")
     _, fields = review(giulia)
     before = state()
-    original = getattr(portal.checkout.orders, step)
+    original = portal.checkout.orders._hold
+
+    def hold_then_fail(*args):
+        original(*args)  # the versions and the credit are held when this raises
+        raise RuntimeError("injected fault")
+    monkeypatch.setattr(portal.checkout.orders, "_hold", hold_then_fail)
+
+    response = submit(giulia, fields, headers=EN)
+
+    assert response.status_code == 500
+    assert "Nothing was changed" in response.get_data(as_text=True)
+    assert_nothing_happened(before, fields["idempotency_key"])
+    with db.connection_context():
+        assert OrderReservation.select().count() == 0
+    monkeypatch.setattr(portal.checkout.orders, "_hold", original)
+    order_id_from(place(giulia, fields))  # the key is not burnt
+    assert_one_paid_order(fields["idempotency_key"])
+
+
+def test_a_crash_between_reserve_and_charge_is_released_then_the_key_works(
+        app, giulia, monkeypatch):
+    app.config.update(PROPAGATE_EXCEPTIONS=False, ORDER_WAIT_SECONDS=0.2)
+    add_to_cart(1, "webinar-pro", 8, "annual")
+    _, fields = review(giulia)
+    before = state()
+    key = fields["idempotency_key"]
+    original = portal.checkout.orders._charge
+
+    def crash(*args):
+        raise RuntimeError("the process died before charging")
+    monkeypatch.setattr(portal.checkout.orders, "_charge", crash)
+
+    assert submit(giulia, fields).status_code == 500
+    assert reservation_state(key) == "reserved"
+    with db.connection_context():
+        assert Subscription.get_by_id(1).version == 2  # held: another tab's review is stale
+        assert Account.get_by_id(1).balance_cents == 0 == ledger_sum(1)
+    # A second submit while the first is "between steps": no charge, a clear page.
+    again = submit(giulia, fields, headers=EN)
+    assert again.status_code == 303
+    assert again.headers["Location"].endswith(f"/orders/pending/{key}")
+    page = giulia.get(f"/orders/pending/{key}", headers=EN)
+    assert "Your order is being processed" in page.get_data(as_text=True)
+    assert "La transazione" not in page.get_data(as_text=True)
+    assert SandboxGateway.charges().get(key) is None
+    # Reconciliation only acts after the timeout, then releases what is not paid.
+    with app.app_context():
+        assert reconcile_pending_orders()["released"] == 0
+    assert reconcile_after_timeout(app) == {"completed": 0, "released": 1, "refund_due": 0,
+                                            "skipped": 0}
+    assert reservation_state(key) == "released"
+    assert_nothing_happened(before, key)
+    assert reconcile_after_timeout(app)["released"] == 0  # idempotent
+    monkeypatch.setattr(portal.checkout.orders, "_charge", original)
+    order_id_from(place(giulia, fields))  # the same review is still valid: placed once
+    assert_one_paid_order(key)
+
+
+@pytest.mark.parametrize("step", ["after_charge", "complete_reservation", "issue_invoice",
+                                  "_book_credit", "audit"])
+def test_a_fault_after_the_charge_is_completed_by_reconciliation(app, giulia, monkeypatch,
+                                                                 step):
+    add_to_cart(1, "webinar-pro", 8, "annual")
+    _, fields = review(giulia)
+    key = fields["idempotency_key"]
+    orders = portal.checkout.orders
+    name = "_charge" if step == "after_charge" else step
+    original = getattr(orders, name)
     calls = []
 
     def explode(*args, **kwargs):
-        # The subscription has been updated when any of these run (see _write_order).
+        if step == "after_charge":
+            calls.append(original(*args, **kwargs))  # the money moved, then the crash
+            raise RuntimeError("injected fault")
         if step != "audit" or args[2] == "order.placed":
-            with db.connection_context():
-                calls.append(Subscription.get_by_id(1).version)
+            calls.append(step)
             raise RuntimeError("injected fault")
         return original(*args, **kwargs)
-    monkeypatch.setattr(portal.checkout.orders, step, explode)
+    monkeypatch.setattr(orders, name, explode)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
 
     response = submit(giulia, fields, headers=EN)
 
     assert calls, "the fault was not injected"
-    assert response.status_code == 500
-    assert "Nothing was changed" in response.get_data(as_text=True)
-    assert state() == before  # subscription, order, lines, invoice, ledger, cart, audit
-    assert SandboxGateway.charges().get(fields["idempotency_key"]) is None
-    # The key is not burnt: the same review places the order once the fault is gone.
-    monkeypatch.setattr(portal.checkout.orders, step, original)
+    if step == "after_charge":
+        assert response.status_code == 500
+    else:  # paid, not yet placed: the page says so instead of "nothing was changed"
+        assert response.status_code == 303
+        assert response.headers["Location"].endswith(f"/orders/pending/{key}")
+        assert "being processed" in giulia.get(response.headers["Location"],
+                                               headers=EN).get_data(as_text=True)
+    assert reservation_state(key) == "reserved"
+    with db.connection_context():
+        assert Order.select().count() == 0
+    assert SandboxGateway.charges()[key].amount_cents == 2291812
+    monkeypatch.setattr(orders, name, original)
+
+    assert reconcile_after_timeout(app)["completed"] == 1
+    assert_one_paid_order(key)
+    assert reconcile_after_timeout(app)["completed"] == 0
+    # The customer's second click answers the order; the pending page leads to it.
     order_id = order_id_from(place(giulia, fields))
     with db.connection_context():
-        assert Order.get_by_id(order_id).idempotency_key == fields["idempotency_key"]
-        assert Subscription.get_by_id(1).version == 2
+        assert Order.get_by_id(order_id).idempotency_key == key
+    pending = giulia.get(f"/orders/pending/{key}")
+    assert pending.status_code == 303 and pending.headers["Location"].endswith(
+        f"/orders/{order_id}")
+    assert len([k for k in SandboxGateway.charges() if k == key]) == 1
+
+
+def test_a_second_submit_completes_an_order_whose_first_process_died_after_charging(
+        app, giulia, monkeypatch):
+    app.config.update(PROPAGATE_EXCEPTIONS=False, ORDER_WAIT_SECONDS=0.2)
+    add_to_cart(1, "webinar-pro", 8, "annual")
+    _, fields = review(giulia)
+    orders = portal.checkout.orders
+    original = orders._charge
+
+    def charge_then_die(*args):
+        original(*args)
+        raise RuntimeError("the process died after charging")
+    monkeypatch.setattr(orders, "_charge", charge_then_die)
+    assert submit(giulia, fields).status_code == 500
+    monkeypatch.setattr(orders, "_charge", original)
+
+    order_id_from(submit(giulia, fields))  # asks the gateway: paid, so the order is placed
+
+    assert_one_paid_order(fields["idempotency_key"])
+
+
+def test_a_fault_while_undoing_a_decline_is_released_by_reconciliation(
+        app, giulia, monkeypatch):
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    add_to_cart(1, "webinar-pro", 8, "annual")
+    _, fields = review(giulia)
+    before = state()
+    orders = portal.checkout.orders
+    original = orders._undo
+    monkeypatch.setattr(orders, "_undo", lambda *a, **k: (_ for _ in ()).throw(
+        RuntimeError("injected fault")))
+
+    assert submit(giulia, fields, card_form(number="4000000000000002")).status_code == 500
+    assert reservation_state(fields["idempotency_key"]) == "reserved"
+    monkeypatch.setattr(orders, "_undo", original)
+
+    assert reconcile_after_timeout(app)["released"] == 1
+    assert_nothing_happened(before, fields["idempotency_key"])
+
+
+def test_reconciliation_completes_a_paid_order_whose_gateway_answer_was_lost(
+        app, giulia, monkeypatch):
+    """A timeout after charging, and the customer never comes back."""
+    add_to_cart(1, "webinar-pro", 8, "annual")
+    _, fields = review(giulia)
+    _timeout_after_charging(monkeypatch)
+    assert submit(giulia, fields).status_code == 402
+    key = fields["idempotency_key"]
+    assert reservation_state(key) == "unconfirmed"
+    with db.connection_context():
+        assert Subscription.get_by_id(1).version == 1  # nothing held while unconfirmed
+
+    assert reconcile_after_timeout(app)["completed"] == 1
+
+    assert_one_paid_order(key)
+
+
+def test_a_paid_reservation_that_can_no_longer_be_applied_is_kept_for_a_refund(
+        app, giulia, monkeypatch):
+    add_to_cart(1, "webinar-pro", 8, "annual")
+    _, fields = review(giulia)
+    _timeout_after_charging(monkeypatch)
+    assert submit(giulia, fields).status_code == 402
+    with db.connection_context():  # meanwhile someone else changed the subscription
+        Subscription.update(licenses=9, version=Subscription.version + 1).where(
+            Subscription.id == 1).execute()
+    before = state()
+
+    assert reconcile_after_timeout(app)["refund_due"] == 1
+
+    key = fields["idempotency_key"]
+    assert reservation_state(key) == "refund_due"
+    after = state()
+    assert after["subscriptions"] == before["subscriptions"]
+    assert after["counts"]["Order"] == 0
+    assert after["counts"]["AuditEvent"] == before["counts"]["AuditEvent"] + 1
     assert_books_balance()
+    page = giulia.get(f"/orders/pending/{key}", headers=EN).get_data(as_text=True)
+    assert "We received your payment" in page
 
 
 # ------------------------------------------------------------ gateway timeout after charging

@@ -3,6 +3,10 @@ import datetime as dt
 
 import pytest
 
+import portal.payments.gateway as gateway_module
+from portal.core.config import DEFAULTS, from_environment
+from portal.core.db import db
+from portal.core.models import SandboxCharge, SandboxToken
 from portal.payments.gateway import (GATEWAYS, CardDetails, CardInvalid, Gateway, GatewayError,
                              PaymentDeclined, SandboxGateway, get_gateway, parse_expiry)
 
@@ -10,7 +14,8 @@ TODAY = dt.date(2026, 11, 26)
 
 
 @pytest.fixture
-def gateway():
+def gateway(app):
+    """The sandbox on the test's database (its tokens and charges are rows there)."""
     return SandboxGateway(today=lambda: TODAY)
 
 
@@ -140,5 +145,48 @@ def test_a_real_provider_is_a_new_class(app, monkeypatch):
 def test_module_documents_the_test_cards():
     import portal.payments.gateway as payments
     for number in ("4242 4242 4242 4242", "4000 0000 0000 0002", "4000 0000 0000 9995",
-                   "4000 0000 0000 0119"):
+                   "4000 0000 0000 0119", "4000 0000 0000 0341"):
         assert number in payments.__doc__
+
+
+def test_a_card_that_saves_but_never_pays(gateway):
+    """Stripe's 4000 0000 0000 0341: it attaches fine, every charge is declined."""
+    token = gateway.tokenize(card(number="4000 0000 0000 0341"))
+    assert (token.brand, token.last4) == ("visa", "0341")
+    for attempt in range(2):
+        with pytest.raises(PaymentDeclined) as raised:
+            gateway.charge(token.token, 1000, "EUR", f"k0341-{attempt}-{token.token}")
+        assert raised.value.code == "card_declined"
+
+
+def test_the_sandbox_remembers_in_the_database_not_in_a_process(gateway):
+    """Another gateway object (another gunicorn worker) knows the card and the charge."""
+    declined = gateway.tokenize(card(number="4000000000000002")).token
+    good = gateway.tokenize(card()).token
+    first = gateway.charge(good, 700, "EUR", "shared-" + good)
+    other = SandboxGateway(today=lambda: TODAY)
+    with pytest.raises(PaymentDeclined):
+        other.charge(declined, 700, "EUR", "shared-" + declined)
+    again = other.charge(good, 700, "EUR", "shared-" + good)
+    assert (again.id, again.replayed) == (first.id, True)
+    assert other.find_charge("shared-" + good).id == first.id
+    with db.connection_context():
+        assert SandboxToken.select().count() == 2
+        assert SandboxCharge.select().count() == 1
+
+
+def test_sandbox_latency_is_configured_and_slept_in_charge(app, monkeypatch):
+    app.config["SANDBOX_LATENCY_MS"] = 300
+    slept = []
+    monkeypatch.setattr(gateway_module.time, "sleep", slept.append)
+    with app.app_context():
+        sandbox = get_gateway()
+        token = sandbox.tokenize(card()).token
+        assert slept == []  # tokenizing does not wait
+        sandbox.charge(token, 100, "EUR", "slow-" + token)
+    assert slept == [0.3]
+
+
+def test_sandbox_latency_comes_from_the_environment():
+    assert DEFAULTS["SANDBOX_LATENCY_MS"] == 0
+    assert from_environment({"SANDBOX_LATENCY_MS": "300"})["SANDBOX_LATENCY_MS"] == 300

@@ -54,7 +54,6 @@ def arguments(shop):
         "portal.checkout.orders._saved_method": [(card.id, mine, card.gateway),
                                                  (card.id, theirs, card.gateway),
                                                  (card.id, mine, "other-gateway")],
-        "portal.checkout.orders._last_invoice_sequence": [(year,), (year + 1,)],
         "portal.checkout.orders._ledger_sum": [(mine,), (0,)],
         "portal.checkout.views._has_cart_items": [(user.id,), (0,)],
         "portal.checkout.views._payment_methods": [(mine, card.gateway), (theirs, card.gateway)],

@@ -1,25 +1,57 @@
-"""Placing an order: one transaction, idempotent per key, charged only for a fresh quote.
+"""Placing an order in short transactions around the charge; reconciliation.
 
-``place_order`` re-validates the cart and re-prices it; the customer's review is honoured only
-when its fingerprint still matches. Then, in one write transaction: subscriptions, order and
-lines, invoice (progressive number per calendar year), ledger and cached balance, audit events,
-the emptied cart and, last, the charge. A failed charge rolls all of that back; the failed
-attempt is then recorded on its own.
+Nothing holds the database's write lock while the payment gateway answers (SPEC §3.2): a
+real provider takes hundreds of milliseconds, and every other writer of a SQLite database
+would wait behind it. ``place_order`` runs three steps:
 
-Idempotency: the key comes from the review form (``Order.idempotency_key`` is unique). The same
-key again answers the order it already made; concurrent submits are serialised by the write
-lock (SQLite ``BEGIN IMMEDIATE``, PostgreSQL ``FOR UPDATE`` on the account row), and the key is
-also the gateway's idempotency key, so a charge whose order failed to commit is never repeated.
+1. **reserve** (a write transaction): the cart is validated and priced again and must match
+   the review's fingerprint; the idempotency key is recorded in an ``OrderReservation`` with
+   the priced order (lines, totals, the day) and the payment method. What the order relies on
+   is *held* meanwhile: each subscription's ``version`` is raised (the optimistic lock is
+   taken now, so another tab, order or renewal sees it changed) and the credit balance it
+   applies is deducted, with an ``order_hold`` ledger entry (ledger = balance throughout).
+2. **charge**, outside any transaction, with the key as the gateway's idempotency key.
+3. **complete** (a write transaction): subscriptions (only at the version the reservation
+   holds), order, lines, invoice number, ledger (the hold becomes ``order_applied``) and
+   balance, audit, the saved card, the emptied cart, and the reservation ``completed``.
+
+A reservation's states:
+
+``reserved``     holds versions and credit; the charge is under way (or its process died)
+``completed``    the order exists (``order``)
+``failed``       the card was declined; the hold was undone
+``unconfirmed``  the gateway failed without a verdict (a timeout may come after the money
+                 moved); the hold was undone; the review keeps the key, and a retry asks
+                 the gateway for the earlier charge before charging
+``released``     reconciliation found no charge after the timeout; the hold was undone
+``refund_due``   money arrived for an order that can no longer be applied (a charge that
+                 outlived the timeout, then the subscription changed); logged for support
+
+Idempotency: the same key again answers the order it made; a submit that finds its key
+``reserved`` waits (``ORDER_WAIT_SECONDS``) for the first submit's outcome, then asks the
+gateway, and otherwise answers "your order is being processed". ``failed``, ``unconfirmed``
+and ``released`` keys may be submitted again: they are reserved afresh.
+
+``reconcile_pending_orders`` (``flask --app portal orders reconcile``, and the scheduler)
+finishes what a crash or a timeout left behind: every ``reserved`` or ``unconfirmed``
+reservation older than ``RESERVATION_TIMEOUT`` is completed when the gateway has its charge
+and released otherwise. The timeout must exceed the gateway client's own timeout, so that a
+charge still under way is never released. Never charged twice (one key, and the gateway is
+idempotent per key); never a paid order lost; never an unpaid one applied.
 """
+import datetime as dt
 import logging
 import re
+import time
 from dataclasses import dataclass
 
+from flask import current_app
 from peewee import IntegrityError, fn
 
 from portal.catalog.store import products_by_id
 from portal.core.clock import today_in
-from portal.core.db import Prepared, db, for_update, is_postgres, write_transaction
+from portal.core.db import Prepared, db, for_update, write_transaction
+from portal.invoices.numbering import issue_invoice
 from portal.core.models import (
     Account,
     CartItem,
@@ -27,6 +59,7 @@ from portal.core.models import (
     LedgerEntry,
     Order,
     OrderLine,
+    OrderReservation,
     PaymentAttempt,
     PaymentMethod,
     Subscription,
@@ -98,6 +131,24 @@ class PaymentFailed(OrderError):
         self.declined = declined
 
 
+class OrderPending(OrderError):
+    """The order is between its steps (``key``): being charged, or waiting for
+    reconciliation; nothing is charged again."""
+
+    def __init__(self, key):
+        """Keep the key, for the page that follows the order."""
+        super().__init__("order_pending")
+        self.key = key
+
+
+#: A reservation not finished after this long is reconciled: completed if the gateway has its
+#: charge, released otherwise. Longer than any gateway call may take.
+RESERVATION_TIMEOUT = dt.timedelta(minutes=10)
+#: States that hold subscriptions' versions and credit, and those that may be tried again.
+HOLDING = ("reserved",)
+RETRYABLE = ("failed", "unconfirmed", "released")
+
+
 @dataclass
 class PaymentInput:
     """How the customer wants to pay: a saved method's id, or a new card (``CardDetails``)."""
@@ -121,7 +172,7 @@ def check_review_fields(key, fingerprint):
         raise ReviewRequired()
 
 
-# The order's reads, their SQL built once (portal.core.db.Prepared): most of them run while the
+# The order's reads, their SQL built once (portal.db.Prepared): most of them run while the
 # write lock is held, which every other writer of the database waits for.
 _order_by_key = Prepared(lambda key: Order.select().where(Order.idempotency_key == key)
                          .limit(1))
@@ -130,17 +181,14 @@ _locked_account = Prepared(lambda account_id: for_update(
 _subscription_versions = Prepared(
     lambda account_id: Subscription.select(Subscription.id, Subscription.version,
                                            Subscription.product)
-    .where(Subscription.account == account_id), row=tuple)
+    .where(Subscription.account == account_id))
 _saved_method = Prepared(
     lambda method_id, account_id, gateway: PaymentMethod.select()
     .where((PaymentMethod.id == method_id) & (PaymentMethod.account == account_id)
            & (PaymentMethod.gateway == gateway)).limit(1))
-_last_invoice_sequence = Prepared(
-    lambda year: Invoice.select(fn.MAX(Invoice.sequence)).where(Invoice.year == year),
-    row=tuple)
 _ledger_sum = Prepared(  # the same sum as models.ledger_sum
     lambda account_id: LedgerEntry.select(fn.COALESCE(fn.SUM(LedgerEntry.amount_cents), 0))
-    .where(LedgerEntry.account == account_id), row=tuple)
+    .where(LedgerEntry.account == account_id).tuples())
 
 
 def replayed_order(account_id, key, fingerprint):
@@ -153,6 +201,13 @@ def replayed_order(account_id, key, fingerprint):
     return order
 
 
+_reservation_by_key = Prepared(
+    lambda key: OrderReservation.select().where(OrderReservation.idempotency_key == key)
+    .limit(1))
+_locked_reservation = Prepared(lambda reservation_id: for_update(
+    OrderReservation.select().where(OrderReservation.id == reservation_id).limit(1)))
+
+
 def place_order(user, key, fingerprint, payment=None, seen_versions=None):
     """Place the user's cart as reviewed (``fingerprint``) under ``key``; see the module doc.
 
@@ -163,41 +218,55 @@ def place_order(user, key, fingerprint, payment=None, seen_versions=None):
     order = replayed_order(user.account_id, key, fingerprint)
     if order is not None:
         return Placed(order, replayed=True)
+    payment = payment or PaymentInput()
     gateway = get_gateway()
+    token, card_error = _tokenize(gateway, payment)
     try:
         with write_transaction():
-            return _place_locked(user, key, fingerprint, payment or PaymentInput(),
-                                 seen_versions or {}, gateway)
+            reserved = _reserve(user, key, fingerprint, payment, token, card_error,
+                                seen_versions or {}, gateway)
     except IntegrityError:
-        # Another transaction took the key first (PostgreSQL without a shared lock row).
-        order = replayed_order(user.account_id, key, fingerprint)
-        if order is None:
-            raise
-        return Placed(order, replayed=True)
-    except _ChargeFailed as failed:
-        _record_failed_attempt(user, key, failed.amount, failed.error)
-        raise PaymentFailed(failed.error.code,
-                            declined=isinstance(failed.error, PaymentDeclined)) from None
+        # Another transaction reserved the key first (PostgreSQL: the unique key decides).
+        return _await_outcome(user.account_id, key, fingerprint, gateway)
+    if isinstance(reserved, Placed):
+        return reserved
+    if reserved is None:
+        return _await_outcome(user.account_id, key, fingerprint, gateway)
+    charge = _charge(reserved, gateway)
+    return Placed(_complete_or_pending(reserved.id, charge))
 
 
-class _ChargeFailed(Exception):
-    """Internal: carries a gateway failure out of the rolled-back transaction."""
+def _tokenize(gateway, payment):
+    """(token of a new card or None, its ``CardInvalid`` or None), before any transaction.
 
-    def __init__(self, amount, error):
-        """Keep the amount that was refused and the gateway's error."""
-        super().__init__(error.code)
-        self.amount = amount
-        self.error = error
+    A real provider answers over the network, so this happens before the write lock is
+    taken; the error is raised only if the order turns out to need the card.
+    """
+    if payment.card is None:
+        return None, None
+    try:
+        return gateway.tokenize(payment.card), None
+    except CardInvalid as error:
+        return None, error
 
 
-def _place_locked(user, key, fingerprint, payment, seen_versions, gateway):
-    """The body of the order transaction (the write lock is held)."""
+def _reserve(user, key, fingerprint, payment, token, card_error, seen_versions, gateway):
+    """Step 1 (the write lock is held): validate, price, hold; the reservation, or ``Placed``
+    for a key that already placed its order, or None while another submit holds the key."""
     account = _locked_account.first(int(user.account_id))
     if account is None:
         raise Account.DoesNotExist()
     order = replayed_order(account.id, key, fingerprint)
     if order is not None:
         return Placed(order, replayed=True)
+    reservation = _reservation_by_key.first(key)
+    if reservation is not None:
+        if reservation.account_id != account.id:
+            raise KeyConflict()
+        if reservation.state not in RETRYABLE:
+            if reservation.fingerprint != fingerprint:
+                raise KeyConflict()
+            return None
     entries = cart_entries(user, account, for_update=True)
     changed = changed_subscriptions(account, seen_versions)
     if not entries:
@@ -212,40 +281,22 @@ def _place_locked(user, key, fingerprint, payment, seen_versions, gateway):
     quote = quote_for(account, [entry.change for entry in entries], today=today)
     if quote.fingerprint != fingerprint:
         raise StaleQuote(changed)
-    method, new_card = _payment_method(account, payment, gateway, quote, today)
-    order = _write_order(account, user, key, quote, entries, method, new_card)
-    if quote.due > 0:
-        charge = _earlier_charge(account, key, gateway, quote.due, account.currency)
-        try:
-            charge = charge or gateway.charge(method.token, quote.due, account.currency, key,
-                                              description=f"Order {order.id}")
-        except (PaymentDeclined, GatewayError) as error:
-            raise _ChargeFailed(quote.due, error) from None
-        Order.update(payment_reference=charge.id).where(Order.id == order.id).execute()
-        order.payment_reference = charge.id
-        PaymentAttempt.create(account=account, user=user, idempotency_key=key,
-                              amount_cents=quote.due, status="succeeded")
-    log.info("order %s placed for account %s (due %s cents)", order.id, account.id, quote.due)
-    return Placed(order)
-
-
-def _earlier_charge(account, key, gateway, amount, currency):
-    """A charge that went through under ``key`` although the gateway reported a failure.
-
-    Only looked for after a recorded gateway failure (not a decline) under this key: a
-    timeout may come after the money moved, and the retry must complete the order with that
-    charge instead of charging again or being refused for a different card.
-    """
-    failed_before = (PaymentAttempt.select()
-                     .where((PaymentAttempt.account == account.id)
-                            & (PaymentAttempt.idempotency_key == key)
-                            & (PaymentAttempt.status == "failed")).exists())
-    if not failed_before:
-        return None
-    charge = gateway.find_charge(key)
-    if charge is not None and (charge.amount_cents, charge.currency) == (amount, currency):
-        return charge
-    return None
+    method, new_card = _payment_method(account, payment, token, card_error, quote, today,
+                                       gateway.name)
+    priced = _priced_order(quote, entries)
+    _hold(account, priced)
+    values = dict(
+        account=account.id, user=user.id, fingerprint=fingerprint, state="reserved",
+        quote=priced, due_cents=quote.due, applied_cents=quote.applied,
+        currency=account.currency, payment_method=method.id if method else None,
+        new_card=new_card, charge_reference=None, error_code=None, order=None,
+        updated_at=utcnow())
+    if reservation is None:
+        return OrderReservation.create(idempotency_key=key, **values)
+    (OrderReservation.update(**values)
+     .where((OrderReservation.id == reservation.id)
+            & (OrderReservation.state == reservation.state)).execute())
+    return _locked_reservation.first(int(reservation.id))
 
 
 def changed_subscriptions(account, seen_versions):
@@ -254,132 +305,418 @@ def changed_subscriptions(account, seen_versions):
         return []
     rows = _subscription_versions.rows(int(account.id))  # an account has a handful
     products = products_by_id()
-    return [products[product_id].name for subscription_id, version, product_id in rows
-            if subscription_id in seen_versions and version != seen_versions[subscription_id]]
+    return [products[row.product_id].name for row in rows
+            if row.id in seen_versions and row.version != seen_versions[row.id]]
 
 
-def _payment_method(account, payment, gateway, quote, today):
-    """(PaymentMethod to charge or None, whether it is new) for the amount due."""
+def _payment_method(account, payment, token, card_error, quote, today, gateway_name):
+    """(saved PaymentMethod or None, a new card as the reservation keeps it, or None)."""
     if quote.due <= 0:
-        return None, False
+        return None, None
     if payment.card is not None:
-        try:
-            token = gateway.tokenize(payment.card)
-        except CardInvalid as error:
-            raise CardRejected(error.code, error.field) from None
-        method = PaymentMethod.create(
-            account=account, gateway=gateway.name, token=token.token,
-            brand=token.brand, last4=token.last4, exp_month=token.exp_month,
-            exp_year=token.exp_year, holder=token.holder)
-        return method, True
+        if card_error is not None:
+            raise CardRejected(card_error.code, card_error.field)
+        return None, {"gateway": gateway_name, "token": token.token,
+                      "brand": token.brand, "last4": token.last4,
+                      "exp_month": token.exp_month, "exp_year": token.exp_year,
+                      "holder": token.holder}
     if payment.method_id is None:
         raise PaymentRequired()
-    method = _saved_method.first(int(payment.method_id), int(account.id), str(gateway.name))
+    method = _saved_method.first(int(payment.method_id), int(account.id),
+                                 str(gateway_name))
     if method is None:
         raise PaymentRequired()
     if (method.exp_year, method.exp_month) < (today.year, today.month):
         raise CardRejected("expired_card", "payment_method")
-    return method, False
+    return method, None
 
 
-def _write_order(account, user, key, quote, entries, method, new_card):
-    """Subscriptions, order, lines, invoice, ledger, balance, audit and cart, as one unit."""
-    order = Order.create(
-        account=account, user=user, idempotency_key=key,
-        fingerprint=quote.fingerprint, subtotal_cents=quote.subtotal,
-        vat_rate=str(quote.vat_rate), vat_reason=quote.vat_reason,
-        vat_cents=quote.vat, total_cents=quote.total, applied_cents=quote.applied,
-        due_cents=quote.due, credit_added_cents=quote.credit_added, payment_method=method)
+def _priced_order(quote, entries):
+    """The priced order as the reservation keeps it (JSON): what completing it writes."""
     by_subscription = {entry.subscription.id: entry for entry in entries}
+    lines = []
     for line in quote.lines:
-        _apply_line(order, account, user, line, by_subscription[line.subscription_id])
-    invoice = _issue_invoice(order, account, quote.today)
-    _update_balance(order, account, quote)
-    if new_card:
-        audit(account, user, "payment_method.added", payment_method_id=method.id,
-              brand=method.brand, last4=method.last4)
-    audit(account, user, "order.placed", order_id=order.id, invoice=invoice.number,
-          total_cents=quote.total, due_cents=quote.due, applied_cents=quote.applied,
-          credit_added_cents=quote.credit_added)
-    CartItem.delete().where(CartItem.id.in_([entry.item.id for entry in entries])).execute()
+        entry = by_subscription[line.subscription_id]
+        subscription = entry.subscription
+        lines.append({
+            "subscription": subscription.id, "product_name": line.product_name,
+            "held_version": entry.change.subscription.version + 1,
+            "old_status": subscription.status, "is_new": line.is_new,
+            "old_plan": None if line.is_new else subscription.plan_id,
+            "old_plan_code": line.old_plan.code if line.old_plan else None,
+            "old_licenses": line.old_licenses, "old_frequency": line.old_frequency,
+            "new_plan": entry.item.plan_id, "new_plan_code": line.new_plan.code,
+            "new_licenses": line.new_licenses, "new_frequency": line.new_frequency,
+            "unit_price": line.unit_price, "credit": line.credit, "charge": line.charge,
+            "unused_days": line.unused_days, "period_days": line.period_days,
+            "period_start": line.period_start.isoformat(),
+            "period_end": line.period_end.isoformat(),
+        })
+    return {
+        "lines": lines, "today": quote.today.isoformat(), "subtotal": quote.subtotal,
+        "vat_rate": str(quote.vat_rate), "vat_reason": quote.vat_reason, "vat": quote.vat,
+        "total": quote.total, "applied": quote.applied, "due": quote.due,
+        "credit_added": quote.credit_added,
+        "cart_items": [entry.item.id for entry in entries],
+    }
+
+
+def _hold(account, priced):
+    """Take the subscriptions' optimistic locks and set the applied credit aside."""
+    for line in priced["lines"]:
+        held = line["held_version"]
+        updated = (Subscription.update(version=held)
+                   .where((Subscription.id == line["subscription"])
+                          & (Subscription.version == held - 1)).execute())
+        if updated != 1:
+            raise StaleQuote([line["product_name"]])
+    if priced["applied"]:
+        LedgerEntry.create(account=account.id, amount_cents=-priced["applied"],
+               kind="order_hold")
+        (Account.update(balance_cents=Account.balance_cents - priced["applied"])
+         .where(Account.id == account.id).execute())
+        _check_ledger(account.id)
+
+
+def _release(reservation):
+    """Undo ``_hold``: versions back, the held credit returned (its ledger entry removed)."""
+    for line in reservation.quote["lines"]:
+        held = line["held_version"]
+        (Subscription.update(version=held - 1)
+         .where((Subscription.id == line["subscription"])
+                & (Subscription.version == held)).execute())
+    if reservation.applied_cents:
+        hold = (LedgerEntry.select().where(
+            (LedgerEntry.account == reservation.account_id) & (LedgerEntry.kind == "order_hold")
+            & (LedgerEntry.amount_cents == -reservation.applied_cents)
+            & (LedgerEntry.order.is_null())).order_by(LedgerEntry.id).limit(1).first())
+        if hold is not None:
+            hold.delete_instance()
+            (Account.update(balance_cents=Account.balance_cents + reservation.applied_cents)
+             .where(Account.id == reservation.account_id).execute())
+        _check_ledger(reservation.account_id)
+
+
+def _hold_again(reservation):
+    """Hold what a released reservation needs, if nothing changed since; True when held."""
+    account = Account.get_by_id(reservation.account_id)
+    if account.balance_cents < reservation.applied_cents:
+        return False
+    try:
+        with db.atomic():  # a savepoint: a subscription changed meanwhile undoes the rest
+            _hold(account, reservation.quote)
+    except StaleQuote:
+        return False
+    return True
+
+
+def _check_ledger(account_id):
+    """The ledger is the truth: never commit a cached balance that disagrees with it."""
+    balance = Account.select(Account.balance_cents).where(Account.id == account_id).scalar()
+    if _ledger_sum.first(int(account_id))[0] != balance:
+        raise RuntimeError(f"ledger and balance disagree for account {account_id}")
+
+
+def _charge(reservation, gateway):
+    """Step 2, outside any transaction: the charge (None when nothing is due).
+
+    A decline or a gateway failure undoes the hold, records the attempt and raises
+    ``PaymentFailed``.
+    """
+    if reservation.due_cents <= 0:
+        return None
+    key = reservation.idempotency_key
+    token = _token_of(reservation)
+    try:
+        charge = _earlier_charge(reservation, gateway) if reservation.gateway_failed else None
+        if charge is None and token is None:
+            raise PaymentDeclined("payment_required")  # the saved card was removed meanwhile
+        charge = charge or gateway.charge(token, reservation.due_cents, reservation.currency,
+                                          key, description=f"Order {key}")
+    except (PaymentDeclined, GatewayError) as error:
+        declined = isinstance(error, PaymentDeclined)
+        _undo(reservation.id, "failed" if declined else "unconfirmed", error)
+        raise PaymentFailed(error.code, declined=declined) from None
+    return charge
+
+
+def _token_of(reservation):
+    """The gateway token the reservation pays with: a new card's, or a saved card's."""
+    if reservation.new_card:
+        return reservation.new_card["token"]
+    method = (PaymentMethod.get_or_none(PaymentMethod.id == reservation.payment_method_id)
+              if reservation.payment_method_id else None)
+    return method.token if method else None
+
+
+def _earlier_charge(reservation, gateway):
+    """A charge that went through under the key although the gateway reported a failure.
+
+    Only asked after a gateway failure (not a decline) under this key: a timeout may come
+    after the money moved, and the retry must complete the order with that charge instead
+    of charging again or being refused for a different card.
+    """
+    charge = gateway.find_charge(reservation.idempotency_key)
+    if charge is not None and (charge.amount_cents, charge.currency) == (
+            reservation.due_cents, reservation.currency):
+        return charge
+    return None
+
+
+def _undo(reservation_id, state, error=None):
+    """Release a reservation still held (``failed``, ``unconfirmed``, ``released``) and
+    record the payment attempt; False when another process had finished it already."""
+    with write_transaction():
+        reservation = _lock_reservation(reservation_id)
+        if reservation.state not in HOLDING:
+            return False
+        _release(reservation)
+        (OrderReservation.update(
+            state=state, updated_at=utcnow(),
+            error_code=error.code[:50] if error is not None else reservation.error_code,
+            gateway_failed=reservation.gateway_failed or state == "unconfirmed")
+         .where(OrderReservation.id == reservation.id).execute())
+        if error is not None:
+            status = "declined" if isinstance(error, PaymentDeclined) else "failed"
+            PaymentAttempt.create(account=reservation.account_id, user=reservation.user_id,
+                   idempotency_key=reservation.idempotency_key,
+                   amount_cents=reservation.due_cents, status=status,
+                   error_code=error.code[:50])
+            log.info("payment %s for account %s: %s", status, reservation.account_id,
+                     error.code)
+    return True
+
+
+def _lock_reservation(reservation_id):
+    """The reservation, with its account's row locked first (the order's lock order)."""
+    account_id = (OrderReservation.select(OrderReservation.account)
+                  .where(OrderReservation.id == reservation_id).scalar())
+    _locked_account.first(int(account_id))
+    return _locked_reservation.first(int(reservation_id))
+
+
+def _complete_or_pending(reservation_id, charge):
+    """Step 3, or ``OrderPending`` when it fails: the charge went through (or nothing was
+    due), so the order is left to a retry of the same key or to reconciliation."""
+    try:
+        order = complete_reservation(reservation_id, charge)
+    except Exception:
+        log.exception("order reservation %s not completed; reconciliation will", reservation_id)
+        order = None
+    if order is None:
+        key = (OrderReservation.select(OrderReservation.idempotency_key)
+               .where(OrderReservation.id == reservation_id).scalar())
+        raise OrderPending(key)
     return order
 
 
-def _apply_line(order, account, user, line, entry):
-    """Change one subscription (optimistically locked on its version) and write its line."""
-    subscription = entry.subscription
-    version = entry.change.subscription.version
+def complete_reservation(reservation_id, charge):
+    """Step 3: write the order the reservation holds, paid by ``charge`` (None: nothing due).
+
+    Exactly once: a completed reservation answers its order. A reservation released meanwhile
+    (its charge outlived the timeout) is held again if nothing changed since, and otherwise
+    marked ``refund_due`` (returns None).
+    """
+    with write_transaction():
+        reservation = _lock_reservation(reservation_id)
+        if reservation.state == "completed":
+            return Order.get_by_id(reservation.order_id)
+        if reservation.state not in HOLDING:
+            if charge is None or not _hold_again(reservation):
+                _refund_due(reservation, charge)
+                return None
+        order = _write_order(reservation, charge)
+        if order is None:
+            _refund_due(reservation, charge)
+            return None
+        (OrderReservation.update(state="completed", order=order.id, updated_at=utcnow(),
+                                 charge_reference=charge.id if charge else None)
+         .where(OrderReservation.id == reservation.id).execute())
+    log.info("order %s placed for account %s (due %s cents)", order.id, order.account_id,
+             order.due_cents)
+    return order
+
+
+def _refund_due(reservation, charge):
+    """Money arrived for an order that cannot be applied any more: keep it for support."""
+    (OrderReservation.update(state="refund_due", updated_at=utcnow(),
+                             charge_reference=charge.id if charge else None)
+     .where(OrderReservation.id == reservation.id).execute())
+    audit(reservation.account_id, reservation.user_id, "order.refund_due",
+          idempotency_key=reservation.idempotency_key, amount_cents=reservation.due_cents,
+          charge=charge.id if charge else None)
+    log.error("order reservation %s was charged (%s) but cannot be applied: refund due",
+              reservation.id, charge.id if charge else None)
+
+
+def _write_order(reservation, charge):
+    """Subscriptions, order, lines, invoice, ledger, balance, audit, card and cart; None
+    (and nothing written) when a subscription is no longer at the version held."""
+    priced = reservation.quote
+    account = Account.get_by_id(reservation.account_id)
+    user = reservation.user_id
+    method, new_card = reservation.payment_method_id, False
+    if reservation.new_card:
+        card = reservation.new_card
+        method = PaymentMethod.create(account=account, gateway=card["gateway"], token=card["token"],
+            brand=card["brand"], last4=card["last4"], exp_month=card["exp_month"],
+            exp_year=card["exp_year"], holder=card["holder"]).id
+        new_card = True
+    order = Order.create(account=account, user=user, idempotency_key=reservation.idempotency_key,
+        fingerprint=reservation.fingerprint, subtotal_cents=priced["subtotal"],
+        vat_rate=priced["vat_rate"], vat_reason=priced["vat_reason"],
+        vat_cents=priced["vat"], total_cents=priced["total"], applied_cents=priced["applied"],
+        due_cents=priced["due"], credit_added_cents=priced["credit_added"],
+        payment_method=method if priced["due"] > 0 else None,
+        payment_reference=charge.id if charge else None)
+    try:
+        with db.atomic():  # a savepoint: a subscription moved past the hold writes nothing
+            for line in priced["lines"]:
+                _apply_line(order, account, user, line)
+    except StaleQuote:
+        return None
+    today = dt.date.fromisoformat(priced["today"])
+    invoice = issue_invoice(order, account, today)
+    _book_credit(order, account, priced)
+    if new_card:
+        audit(account, user, "payment_method.added", payment_method_id=method,
+              brand=reservation.new_card["brand"], last4=reservation.new_card["last4"])
+    if charge is not None:
+        PaymentAttempt.create(account=account, user=user,
+               idempotency_key=reservation.idempotency_key, amount_cents=priced["due"],
+               status="succeeded")
+    audit(account, user, "order.placed", order_id=order.id, invoice=invoice.number,
+          total_cents=priced["total"], due_cents=priced["due"],
+          applied_cents=priced["applied"], credit_added_cents=priced["credit_added"])
+    CartItem.delete().where(CartItem.id.in_(priced["cart_items"])).execute()
+    return order
+
+
+def _apply_line(order, account, user, line):
+    """Change one subscription (only at the version the reservation holds) and its line."""
+    held = line["held_version"]
+    period_start = dt.date.fromisoformat(line["period_start"])
+    period_end = dt.date.fromisoformat(line["period_end"])
     updated = (Subscription.update(
-        plan=entry.item.plan_id, licenses=line.new_licenses, frequency=line.new_frequency,
-        period_start=line.period_start, period_end=line.period_end, status="active",
-        price_cents=line.unit_price, currency=account.currency,
-        version=Subscription.version + 1, updated_at=utcnow())
-        .where((Subscription.id == subscription.id) & (Subscription.version == version))
+        plan=line["new_plan"], licenses=line["new_licenses"], frequency=line["new_frequency"],
+        period_start=period_start, period_end=period_end, status="active",
+        price_cents=line["unit_price"], currency=account.currency, updated_at=utcnow())
+        .where((Subscription.id == line["subscription"]) & (Subscription.version == held))
         .execute())
     if updated != 1:
-        raise StaleQuote([line.product_name])
-    OrderLine.create(
-        order=order, subscription=subscription.id, product_name=line.product_name,
+        raise StaleQuote([line["product_name"]])
+    OrderLine.create(order=order, subscription=line["subscription"],
+        product_name=line["product_name"],
         # A new subscription (expired trial) had nothing paid before: no old plan.
-        old_plan=None if line.is_new else subscription.plan_id,
-        old_licenses=0 if line.is_new else line.old_licenses,
-        old_frequency=None if line.is_new else line.old_frequency,
-        new_plan=entry.item.plan_id, new_licenses=line.new_licenses,
-        new_frequency=line.new_frequency, unit_price_cents=line.unit_price,
-        credit_cents=line.credit, charge_cents=line.charge, unused_days=line.unused_days,
-        period_days=line.period_days, period_start=line.period_start,
-        period_end=line.period_end)
-    audit(account, user, "subscription.changed", subscription_id=subscription.id,
-          order_id=order.id, version=version + 1,
-          old={"plan": line.old_plan.code if line.old_plan else None,
-               "licenses": line.old_licenses, "frequency": line.old_frequency,
-               "status": subscription.status},
-          new={"plan": line.new_plan.code, "licenses": line.new_licenses,
-               "frequency": line.new_frequency, "period_start": line.period_start.isoformat(),
-               "period_end": line.period_end.isoformat()})
+        old_plan=line["old_plan"], old_licenses=0 if line["is_new"] else line["old_licenses"],
+        old_frequency=None if line["is_new"] else line["old_frequency"],
+        new_plan=line["new_plan"], new_licenses=line["new_licenses"],
+        new_frequency=line["new_frequency"], unit_price_cents=line["unit_price"],
+        credit_cents=line["credit"], charge_cents=line["charge"],
+        unused_days=line["unused_days"], period_days=line["period_days"],
+        period_start=period_start, period_end=period_end)
+    audit(account, user, "subscription.changed", subscription_id=line["subscription"],
+          order_id=order.id, version=held,
+          old={"plan": line["old_plan_code"], "licenses": line["old_licenses"],
+               "frequency": line["old_frequency"], "status": line["old_status"]},
+          new={"plan": line["new_plan_code"], "licenses": line["new_licenses"],
+               "frequency": line["new_frequency"], "period_start": line["period_start"],
+               "period_end": line["period_end"]})
 
 
-def _issue_invoice(order, account, today):
-    """The invoice with the next number of the calendar year (2026/000001, ...)."""
-    if is_postgres():
-        # Numbers must be gapless and unique per year across accounts: one issuer at a time.
-        db.execute_sql("LOCK TABLE invoice IN SHARE ROW EXCLUSIVE MODE")
-    year = today.year
-    last = _last_invoice_sequence.first(int(year))[0] or 0
-    sequence = last + 1
-    invoice = Invoice.create(
-        order=order, account=account, year=year, sequence=sequence,
-        number=f"{year}/{sequence:06d}", issued_on=today, buyer_name=account.name,
-        buyer_address=account.address, buyer_country=account.country,
-        buyer_vat_number=account.vat_number)
-    audit(account, order.user_id, "invoice.issued", invoice_id=invoice.id, number=invoice.number,
-          order_id=order.id)
-    return invoice
+def _book_credit(order, account, priced):
+    """The held credit becomes the order's; credit added is booked; the balance follows."""
+    if priced["applied"]:
+        hold = (LedgerEntry.select(LedgerEntry.id).where(
+            (LedgerEntry.account == account.id) & (LedgerEntry.kind == "order_hold")
+            & (LedgerEntry.amount_cents == -priced["applied"])
+            & (LedgerEntry.order.is_null())).order_by(LedgerEntry.id).limit(1).scalar())
+        (LedgerEntry.update(kind="order_applied", order=order.id)
+         .where(LedgerEntry.id == hold).execute())
+    if priced["credit_added"]:
+        LedgerEntry.create(account=account, amount_cents=priced["credit_added"],
+               kind="order_credit", order=order)
+        (Account.update(balance_cents=Account.balance_cents + priced["credit_added"])
+         .where(Account.id == account.id).execute())
+    _check_ledger(account.id)
 
 
-def _update_balance(order, account, quote):
-    """Ledger entries for credit used and credit added; the cached balance follows."""
-    if quote.applied:
-        LedgerEntry.create(account=account, amount_cents=-quote.applied,
-                           kind="order_applied", order=order)
-    if quote.credit_added:
-        LedgerEntry.create(account=account, amount_cents=quote.credit_added,
-                           kind="order_credit", order=order)
-    balance = quote.balance_after
-    Account.update(balance_cents=balance).where(Account.id == account.id).execute()
-    # The ledger is the truth: never commit a cached balance that disagrees with it.
-    if _ledger_sum.first(int(account.id))[0] != balance:
-        raise RuntimeError(f"ledger and balance disagree for account {account.id}")
+def _await_outcome(account_id, key, fingerprint, gateway):
+    """A second submit while the first is between steps: the first one's outcome.
+
+    Waits up to ``ORDER_WAIT_SECONDS`` for it; a reservation still held then is completed if
+    the gateway has its charge (the first process may have died after charging), otherwise
+    the answer is ``OrderPending``: never a second charge.
+    """
+    wait = float(current_app.config["ORDER_WAIT_SECONDS"])
+    deadline = time.monotonic() + wait
+    while True:
+        reservation = _reservation_by_key.first(key)
+        if reservation is None or reservation.account_id != int(account_id):
+            raise KeyConflict()
+        if reservation.state == "completed":
+            order = replayed_order(int(account_id), key, fingerprint)
+            return Placed(order, replayed=True)
+        if reservation.state in ("failed", "unconfirmed"):
+            raise PaymentFailed(reservation.error_code or "card_declined",
+                                declined=reservation.state == "failed")
+        if reservation.state != "reserved" or time.monotonic() >= deadline:
+            break
+        db.close()  # give the connection back while waiting
+        time.sleep(0.05)
+    if reservation.state == "reserved":
+        charge = _earlier_charge(reservation, gateway) if reservation.due_cents > 0 else None
+        if charge is not None:
+            return Placed(_complete_or_pending(reservation.id, charge), replayed=True)
+    raise OrderPending(key)
 
 
-def _record_failed_attempt(user, key, amount, error):
-    """Record a declined or failed charge, after the order transaction was rolled back."""
-    status = "declined" if isinstance(error, PaymentDeclined) else "failed"
+def reservation_for(account_id, key):
+    """The account's reservation under ``key`` (for the "being processed" page), or None."""
+    return OrderReservation.get_or_none((OrderReservation.idempotency_key == key)
+                                        & (OrderReservation.account == account_id))
+
+
+def reconcile_pending_orders(now=None, timeout=RESERVATION_TIMEOUT, gateway=None):
+    """Finish or undo every order left between its steps for longer than ``timeout``.
+
+    A reservation whose charge the gateway has is completed (or ``refund_due`` if it can no
+    longer be applied); one without a charge is released. Safe to run at any time, in any
+    number of processes: each step checks the state it changes in its own transaction.
+    Returns {outcome: count}.
+    """
+    gateway = gateway or get_gateway()
+    cutoff = (now or utcnow()) - timeout
+    stale = list(OrderReservation.select(OrderReservation.id)
+                 .where(OrderReservation.state.in_(("reserved", "unconfirmed"))
+                        & (OrderReservation.updated_at < cutoff))
+                 .order_by(OrderReservation.id).tuples())
+    outcomes = {"completed": 0, "released": 0, "refund_due": 0, "skipped": 0}
+    for (reservation_id,) in stale:
+        reservation = OrderReservation.get_by_id(reservation_id)
+        try:
+            charge = (gateway.find_charge(reservation.idempotency_key)
+                      if reservation.due_cents > 0 else None)
+        except GatewayError as error:
+            log.warning("reconciliation of %s postponed: %s", reservation_id, error.code)
+            outcomes["skipped"] += 1
+            continue
+        if charge is not None:
+            order = complete_reservation(reservation_id, charge)
+            outcomes["completed" if order is not None else "refund_due"] += 1
+        elif _settle_unpaid(reservation_id):
+            outcomes["released"] += 1
+    return outcomes
+
+
+def _settle_unpaid(reservation_id):
+    """No charge after the timeout: release a held reservation, close an unconfirmed one."""
+    if _undo(reservation_id, "released"):
+        return True
     with write_transaction():
-        PaymentAttempt.create(account=user.account_id, user=user.id, idempotency_key=key,
-                              amount_cents=amount, status=status, error_code=error.code[:50])
-    log.info("payment %s for account %s: %s", status, user.account_id, error.code)
-
+        return (OrderReservation.update(state="released", updated_at=utcnow())
+                .where((OrderReservation.id == reservation_id)
+                       & (OrderReservation.state == "unconfirmed")).execute()) == 1
 
 def save_vat_number(account, user, number):
     """Save a validated, normalised VAT number on the account (one transaction, audited)."""

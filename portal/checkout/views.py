@@ -145,6 +145,8 @@ def place_order():
 def order_refused(error, card_form, key=""):
     """The answer to an order that was not placed: nothing changed, say why."""
     forget_current_account()  # read before the order's transaction: the review needs it fresh
+    if isinstance(error, orders.OrderPending):
+        return see_other(url_for("checkout.pending", key=error.key))
     if isinstance(error, orders.ReviewRequired):
         flash(_("Please review your order before placing it."), "warning")
         return see_other(url_for("checkout.review"))
@@ -169,6 +171,19 @@ def order_refused(error, card_form, key=""):
                                  idempotency_key=key)
         return render_review(402, payment_error=error.code, card_form=card_form)
     return render_review(422, payment_error="payment_required", card_form=card_form)
+
+
+@bp.get("/orders/pending/<key>")
+@billing_contact_required
+def pending(key):
+    """An order between its steps: "being processed" until it is placed or undone."""
+    reservation = orders.reservation_for(current_user.account_id, key)
+    if reservation is None:
+        abort(404)
+    if reservation.state == "completed":
+        return see_other(url_for("checkout.confirmation", order_id=reservation.order_id))
+    return no_store(render("checkout/pending.html", reservation=reservation,
+                           account=current_account()))
 
 
 @bp.get("/orders/<int:order_id>")

@@ -1,4 +1,5 @@
-"""Operator commands: ``flask --app portal db|catalog|demo|users|accounts ...``."""
+"""Operator commands: ``flask --app portal db|catalog|demo|users|accounts|orders ...``."""
+import datetime as dt
 from decimal import Decimal
 
 import click
@@ -8,6 +9,7 @@ from peewee import JOIN, fn
 
 from portal.accounts.users import normalize_email, valid_email
 from portal.catalog.store import CatalogError, load_catalog
+from portal.checkout.orders import RESERVATION_TIMEOUT, reconcile_pending_orders
 from portal.core.clock import today_in
 from portal.core.db import backup_sqlite, db, is_sqlite
 from portal.core.migrations import LATEST, upgrade
@@ -19,6 +21,17 @@ catalog_cli = AppGroup("catalog", help="Load the product catalog.")
 demo_cli = AppGroup("demo", help="Demo data.")
 users_cli = AppGroup("users", help="Manage users.")
 accounts_cli = AppGroup("accounts", help="Inspect accounts.")
+orders_cli = AppGroup("orders", help="Orders between their steps.")
+
+@orders_cli.command("reconcile")
+@click.option("--older-than", "minutes", type=click.IntRange(min=0),
+              default=int(RESERVATION_TIMEOUT.total_seconds() // 60), show_default=True,
+              help="Minutes after which an order between its steps is finished or undone.")
+def orders_reconcile(minutes):
+    """Complete paid orders left between their steps; release the unpaid ones."""
+    outcomes = reconcile_pending_orders(timeout=dt.timedelta(minutes=minutes))
+    click.echo(", ".join(f"{name}: {count}" for name, count in outcomes.items()))
+
 
 @db_cli.command("upgrade")
 def db_upgrade():
@@ -145,4 +158,4 @@ def accounts_list():
                        f"users {account.user_count}")
 
 
-GROUPS = (db_cli, catalog_cli, demo_cli, users_cli, accounts_cli)
+GROUPS = (db_cli, catalog_cli, demo_cli, users_cli, accounts_cli, orders_cli)

@@ -28,6 +28,7 @@ DEFAULTS = {
     "SELLER_ADDRESS": "Via del Lavoro 10, 40127 Bologna BO, Italia",
     "SELLER_VAT_NUMBER": "IT00000010215",
     "PAYMENT_GATEWAY": "sandbox",
+    "SANDBOX_LATENCY_MS": 0,  # the sandbox gateway waits this long in every charge
     "FIXED_TODAY": None,
     "WTF_CSRF_TIME_LIMIT": 3600 * 8,
     "WTF_CSRF_HEADERS": ["X-CSRFToken", "X-CSRF-Token"],
@@ -44,6 +45,8 @@ DEFAULTS = {
     "DUNNING_RETRY_DAYS": (1, 3, 5),
     # The worker runs `billing run` this often (minutes).
     "BILLING_RUN_MINUTES": 10,
+    # A second submit of an order being charged waits this long for the first one's outcome.
+    "ORDER_WAIT_SECONDS": 10,
     "PASSWORD_HASH_METHOD": "scrypt",
 }
 
@@ -76,6 +79,7 @@ ENVIRONMENT = {
     "SELLER_ADDRESS": str,
     "SELLER_VAT_NUMBER": str,
     "PAYMENT_GATEWAY": str,
+    "SANDBOX_LATENCY_MS": int,
     "FIXED_TODAY": str,
     "CATALOG_PATH": str,
     "PROXY_FIX": int,

@@ -323,6 +323,66 @@ class LedgerEntry(BaseModel):
     created_at = DateTimeField(default=utcnow)
 
 
+#: The states of an order on its way (portal/checkout/orders.py explains each).
+RESERVATION_STATES = ("reserved", "unconfirmed", "completed", "failed", "released",
+                      "refund_due")
+
+
+class OrderReservation(BaseModel):
+    """An order between its steps: reserved, charged outside any transaction, completed.
+
+    ``quote`` is the priced order as reviewed (lines, totals, the day it was priced), so that
+    completing it later, even on another day, applies exactly what was charged.
+    """
+
+    idempotency_key = CharField(max_length=64, unique=True)
+    account = ForeignKeyField(Account, on_delete="CASCADE")
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    fingerprint = CharField(max_length=64)
+    state = CharField(max_length=20, constraints=[Check(
+        "state in ('reserved', 'unconfirmed', 'completed', 'failed', 'released', "
+        "'refund_due')")])
+    quote = JSONField()
+    due_cents = BigIntegerField(constraints=[Check("due_cents >= 0")])
+    applied_cents = BigIntegerField(constraints=[Check("applied_cents >= 0")])
+    currency = CharField(max_length=3)
+    payment_method = ForeignKeyField(PaymentMethod, null=True, on_delete="SET NULL")
+    new_card = JSONField(null=True)  # a new card's token and display details, never its number
+    charge_reference = CharField(max_length=100, null=True)
+    error_code = CharField(max_length=50, null=True)
+    #: The charge may have happened although the gateway reported a failure (a timeout).
+    gateway_failed = BooleanField(default=False)
+    order = ForeignKeyField(Order, null=True, on_delete="SET NULL")
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("state", "updated_at"), False),)
+
+
+class SandboxToken(BaseModel):
+    """The sandbox gateway's saved cards: what a charge to each token does (never the number).
+
+    A real provider keeps this itself; the table is shared by every process of the portal.
+    """
+
+    token = CharField(max_length=200, primary_key=True)
+    outcome = CharField(max_length=10)  # succeeds | declined | error
+    code = CharField(max_length=50, null=True)
+    created_at = DateTimeField(default=utcnow)
+
+
+class SandboxCharge(BaseModel):
+    """The sandbox gateway's successful charges, one per idempotency key."""
+
+    idempotency_key = CharField(max_length=64, primary_key=True)
+    charge_id = CharField(max_length=100, unique=True)
+    token = CharField(max_length=200)
+    amount_cents = BigIntegerField()
+    currency = CharField(max_length=3)
+    created_at = DateTimeField(default=utcnow)
+
+
 class AuditEvent(BaseModel):
     account = ForeignKeyField(Account, backref="audit_events", on_delete="CASCADE")
     user = ForeignKeyField(User, null=True, on_delete="SET NULL")
@@ -337,6 +397,7 @@ class AuditEvent(BaseModel):
 ALL_MODELS = [
     Account, User, Product, Plan, CatalogVersion, Subscription, LicenseAssignment, CartItem,
     PaymentMethod, Order, OrderLine, Invoice, Renewal, PaymentAttempt, LedgerEntry, AuditEvent,
+    OrderReservation, SandboxToken, SandboxCharge,
 ]
 
 

@@ -28,9 +28,9 @@ from flask import current_app
 from portal.billing import quote_renewal, renewal_unit_price, retry_date
 from portal.core.clock import today_in
 from portal.core.db import for_update, write_transaction
-from portal.core.models import (Account, LedgerEntry, Order, OrderLine, PaymentAttempt,
-                                PaymentMethod, Plan, Product, Renewal, Subscription, User, audit,
-                                ledger_sum, utcnow)
+from portal.core.models import (Account, LedgerEntry, Order, OrderLine, OrderReservation,
+                                PaymentAttempt, PaymentMethod, Plan, Product, Renewal,
+                                Subscription, User, audit, ledger_sum, utcnow)
 from portal.invoices.numbering import issue_invoice
 from portal.payments.gateway import GatewayError, PaymentDeclined, get_gateway
 from portal.subscriptions.quotes import plan_price
@@ -111,6 +111,13 @@ def _move_balance(account, cents, kind, order=None):
         raise RuntimeError(f"ledger and balance disagree for account {account.id}")
 
 
+def order_in_flight(account_id):
+    """An order of the account is between its steps (it holds its subscriptions' versions):
+    the renewal waits for the next run rather than race it."""
+    return OrderReservation.select().where((OrderReservation.account == account_id)
+                                           & (OrderReservation.state == "reserved")).exists()
+
+
 def renews_here(subscription):
     """Corporate accounts are billed by the Corporate Billing Portal, and a plan without a
     price here ("Contattaci") by its contract: the portal renews neither."""
@@ -186,6 +193,8 @@ def _complete(row_id, reference, today):
             return None  # another run finished it
         subscription = _locked_subscription(row.subscription_id)
         account = subscription.account
+        if subscription.period_end != row.period_start:
+            return _superseded(row, subscription, reference)
         contact = billing_contact(account.id)
         order = Order.create(
             account=account.id, user=contact.id,
@@ -219,6 +228,18 @@ def _complete(row_id, reference, today):
               due_cents=row.due_cents, period_start=row.period_start.isoformat(),
               period_end=row.period_end.isoformat(), was=subscription.status)
     return "completed"
+
+
+def _superseded(row, subscription, reference):
+    """An order moved the subscription to a new period while this renewal was being charged
+    (lock held): what was charged for the replaced period goes to the credit balance."""
+    account = subscription.account
+    _move_balance(account, row.due_cents + row.applied_cents, "renewal_superseded")
+    Renewal.update(state="abandoned", payment_reference=reference, error_code="superseded",
+                   updated_at=utcnow()).where(Renewal.id == row.id).execute()
+    audit(account.id, None, "renewal.superseded", subscription_id=subscription.id,
+          amount_cents=row.due_cents + row.applied_cents)
+    return None
 
 
 def _fail(row_id, code, today):
@@ -267,7 +288,7 @@ def renew(subscription_id, gateway, today=None):
         day = _today_for(subscription.account, today)
         if (subscription.status != "active" or not subscription.auto_renew
                 or subscription.period_end is None or subscription.period_end > day
-                or not renews_here(subscription)):
+                or not renews_here(subscription) or order_in_flight(subscription.account_id)):
             return None
         row = Renewal.get_or_none((Renewal.subscription == subscription.id)
                                   & (Renewal.period_start == subscription.period_end))

@@ -25,23 +25,34 @@ number                  brand       result
 4000 0000 0000 0069     visa        declined (``expired_card``)
 4000 0000 0000 0127     visa        declined (``incorrect_cvc``)
 4000 0000 0000 0119     visa        gateway error (``processing_error``)
+4000 0000 0000 0341     visa        saved fine, every charge declined (``card_declined``)
 ======================  ==========  ==========================================
 
 Any other number that passes the Luhn check is declined (``card_declined``), as Stripe's
 test mode refuses real cards; a number that fails it is refused as ``invalid_number``.
+
+The sandbox keeps its state in the portal's database (``sandbox_token``: what each saved
+card's charges do; ``sandbox_charge``: the charge made under each idempotency key), so a card
+saved by one gunicorn worker charges the same in the other, and a restart forgets nothing.
+``SANDBOX_LATENCY_MS`` (default 0) makes every ``charge`` wait that long first, as a real
+provider's round trip does, for tests and benchmarks of placing orders. A token the sandbox
+never issued (seeded demo and benchmark cards) charges successfully.
 """
 from __future__ import annotations
 
 import datetime as dt
 import re
 import secrets
-import threading
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 from flask import current_app
+from peewee import IntegrityError
 
 from portal.core.clock import today_in
+from portal.core.db import write_transaction
+from portal.core.models import SandboxCharge, SandboxToken
 
 __all__ = [
     "CardDetails", "CardToken", "Charge", "PaymentError", "CardInvalid", "PaymentDeclined",
@@ -192,6 +203,8 @@ SANDBOX_TEST_CARDS = {
     "4000000000000069": ("declined", "expired_card"),
     "4000000000000127": ("declined", "incorrect_cvc"),
     "4000000000000119": ("error", "processing_error"),
+    # Stripe's "attaches, then every charge fails": saving the card works, paying never does.
+    "4000000000000341": ("declined", "card_declined"),
 }
 _UNKNOWN_CARD = ("declined", "card_declined")
 
@@ -199,20 +212,17 @@ _UNKNOWN_CARD = ("declined", "card_declined")
 class SandboxGateway(Gateway):
     """A gateway that never talks to a bank, for development and tests.
 
-    Its memory is process-level (two dictionaries behind a lock): which outcome each token
-    stands for (never the number) and which charge answered each idempotency key. After a
-    restart an unknown ``sandbox_tok_`` token charges successfully, and a key can be charged
-    again; that is fine for a sandbox and is why production needs a real gateway.
+    Its memory is two tables of the portal's database (``SandboxToken``, ``SandboxCharge``):
+    which outcome each token stands for (never the number) and which charge answered each
+    idempotency key, shared by every process. ``latency_ms`` is slept in ``charge``.
     """
 
     name = "sandbox"
-    _lock = threading.Lock()
-    _outcomes: dict = {}
-    _charges: dict = {}
 
-    def __init__(self, today=None):
+    def __init__(self, today=None, latency_ms=0):
         """``today`` is a callable giving the date expiries are checked against."""
         self._today = today or dt.date.today
+        self.latency = max(0, int(latency_ms or 0)) / 1000
 
     def tokenize(self, card):
         """Check the card like a real gateway would and keep only its outcome."""
@@ -233,8 +243,10 @@ class SandboxGateway(Gateway):
         if not holder or len(holder) > 200:
             raise CardInvalid("invalid_holder", "card_holder")
         token = "sandbox_tok_" + secrets.token_urlsafe(18)
-        with self._lock:
-            self._outcomes[token] = SANDBOX_TEST_CARDS.get(digits, _UNKNOWN_CARD)
+        outcome = SANDBOX_TEST_CARDS.get(digits, _UNKNOWN_CARD)
+        kind, code = outcome if outcome is not None else ("succeeds", None)
+        with write_transaction():
+            SandboxToken.create(token=token, outcome=kind, code=code)
         return CardToken(token=token, brand=brand, last4=digits[-4:], exp_month=card.exp_month,
                          exp_year=card.exp_year, holder=holder)
 
@@ -242,36 +254,48 @@ class SandboxGateway(Gateway):
         """Charge once per key; a failed charge is not remembered, so it may be retried."""
         if not isinstance(amount_cents, int) or amount_cents <= 0:
             raise GatewayError("invalid_amount")
-        with self._lock:
-            earlier = self._charges.get(idempotency_key)
-            if earlier is not None:
-                charge, charged_token = earlier
-                if charged_token != token or charge.amount_cents != amount_cents \
-                        or charge.currency != currency:
-                    raise GatewayError("idempotency_key_reused")
-                return Charge(charge.id, charge.amount_cents, charge.currency, replayed=True)
-            outcome = self._outcomes.get(token)
-            if outcome is not None:
-                kind, code = outcome
-                raise (PaymentDeclined if kind == "declined" else GatewayError)(code)
-            charge = Charge("sandbox_ch_" + secrets.token_urlsafe(12), amount_cents, currency)
-            self._charges[idempotency_key] = (charge, token)
-            return charge
+        if self.latency:
+            time.sleep(self.latency)  # the provider's round trip; never inside a transaction
+        earlier = self._replay(token, amount_cents, currency, idempotency_key)
+        if earlier is not None:
+            return earlier
+        saved = SandboxToken.get_or_none(SandboxToken.token == token)
+        if saved is not None and saved.outcome != "succeeds":
+            raise (PaymentDeclined if saved.outcome == "declined" else GatewayError)(saved.code)
+        charge = Charge("sandbox_ch_" + secrets.token_urlsafe(12), amount_cents, currency)
+        try:
+            with write_transaction():
+                SandboxCharge.create(idempotency_key=idempotency_key, charge_id=charge.id,
+                                     token=token, amount_cents=amount_cents, currency=currency)
+        except IntegrityError:
+            # Another process charged under this key meanwhile: answer its charge.
+            earlier = self._replay(token, amount_cents, currency, idempotency_key)
+            if earlier is None:
+                raise
+            return earlier
+        return charge
+
+    def _replay(self, token, amount_cents, currency, idempotency_key):
+        """The earlier charge under the key (refused if it was for something else)."""
+        row = SandboxCharge.get_or_none(SandboxCharge.idempotency_key == idempotency_key)
+        if row is None:
+            return None
+        if row.token != token or row.amount_cents != amount_cents or row.currency != currency:
+            raise GatewayError("idempotency_key_reused")
+        return Charge(row.charge_id, row.amount_cents, row.currency, replayed=True)
 
     def find_charge(self, idempotency_key):
-        """The charge remembered for the key, if one succeeded."""
-        with self._lock:
-            earlier = self._charges.get(idempotency_key)
-        if earlier is None:
+        """The charge made under the key, if one succeeded."""
+        row = SandboxCharge.get_or_none(SandboxCharge.idempotency_key == idempotency_key)
+        if row is None:
             return None
-        charge = earlier[0]
-        return Charge(charge.id, charge.amount_cents, charge.currency, replayed=True)
+        return Charge(row.charge_id, row.amount_cents, row.currency, replayed=True)
 
     @classmethod
     def charges(cls):
         """The successful charges so far: {idempotency key: Charge} (for tests and demos)."""
-        with cls._lock:
-            return {key: charge for key, (charge, _token) in cls._charges.items()}
+        return {row.idempotency_key: Charge(row.charge_id, row.amount_cents, row.currency)
+                for row in SandboxCharge.select().order_by(SandboxCharge.created_at)}
 
 
 #: Gateway name → factory taking the Flask app.
@@ -286,7 +310,8 @@ def register_gateway(name, factory):
 def _sandbox(app):
     """The sandbox, checking expiries against the portal's today (pinned in tests)."""
     return SandboxGateway(today=lambda: today_in(app.config.get("BABEL_DEFAULT_TIMEZONE")
-                                                 or "Europe/Rome"))
+                                                 or "Europe/Rome"),
+                          latency_ms=app.config.get("SANDBOX_LATENCY_MS") or 0)
 
 
 register_gateway("sandbox", _sandbox)
