@@ -12,7 +12,7 @@ from playhouse.shortcuts import model_to_dict
 import portal
 from conftest import GIULIA
 from portal.core.db import Prepared, db
-from portal.core.models import CartItem, Invoice, Order, PaymentMethod, User
+from portal.core.models import CartItem, Invoice, Order, OrderReservation, PaymentMethod, User
 from test_checkout_support import add_to_cart, form_fields, place, review
 
 
@@ -38,7 +38,8 @@ def shop(giulia):
     with db.connection_context():
         user = User.get(User.email == GIULIA)
         return {"user": user, "order": Order.get(), "invoice": Invoice.get(),
-                "card": PaymentMethod.get(), "other_user": User.get(User.email != GIULIA)}
+                "card": PaymentMethod.get(), "other_user": User.get(User.email != GIULIA),
+                "reservation": OrderReservation.get()}
 
 
 def arguments(shop):
@@ -55,6 +56,9 @@ def arguments(shop):
                                                  (card.id, theirs, card.gateway),
                                                  (card.id, mine, "other-gateway")],
         "portal.checkout.orders._ledger_sum": [(mine,), (0,)],
+        "portal.checkout.orders._reservation_by_key": [(order.idempotency_key,),
+                                                      ("no-such-key",)],
+        "portal.checkout.orders._locked_reservation": [(shop["reservation"].id,), (0,)],
         "portal.checkout.views._has_cart_items": [(user.id,), (0,)],
         "portal.checkout.views._payment_methods": [(mine, card.gateway), (theirs, card.gateway)],
         "portal.core.access._account": [(mine,), (0,)],

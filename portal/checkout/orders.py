@@ -181,14 +181,14 @@ _locked_account = Prepared(lambda account_id: for_update(
 _subscription_versions = Prepared(
     lambda account_id: Subscription.select(Subscription.id, Subscription.version,
                                            Subscription.product)
-    .where(Subscription.account == account_id))
+    .where(Subscription.account == account_id), row=tuple)
 _saved_method = Prepared(
     lambda method_id, account_id, gateway: PaymentMethod.select()
     .where((PaymentMethod.id == method_id) & (PaymentMethod.account == account_id)
            & (PaymentMethod.gateway == gateway)).limit(1))
 _ledger_sum = Prepared(  # the same sum as models.ledger_sum
     lambda account_id: LedgerEntry.select(fn.COALESCE(fn.SUM(LedgerEntry.amount_cents), 0))
-    .where(LedgerEntry.account == account_id).tuples())
+    .where(LedgerEntry.account == account_id), row=tuple)
 
 
 def replayed_order(account_id, key, fingerprint):
@@ -305,8 +305,8 @@ def changed_subscriptions(account, seen_versions):
         return []
     rows = _subscription_versions.rows(int(account.id))  # an account has a handful
     products = products_by_id()
-    return [products[row.product_id].name for row in rows
-            if row.id in seen_versions and row.version != seen_versions[row.id]]
+    return [products[product_id].name for subscription_id, version, product_id in rows
+            if subscription_id in seen_versions and version != seen_versions[subscription_id]]
 
 
 def _payment_method(account, payment, token, card_error, quote, today, gateway_name):

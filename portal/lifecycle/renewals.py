@@ -193,7 +193,7 @@ def _complete(row_id, reference, today):
             return None  # another run finished it
         subscription = _locked_subscription(row.subscription_id)
         account = subscription.account
-        if subscription.period_end != row.period_start:
+        if subscription.status == "active" and subscription.period_end != row.period_start:
             return _superseded(row, subscription, reference)
         contact = billing_contact(account.id)
         order = Order.create(
