@@ -487,6 +487,10 @@ def test_user_names_are_escaped_in_pages_fragments_and_messages(giulia, payload)
     response = giulia.post("/subscriptions/1/users",
                            {"name": payload, "email": "mallory@example.com"})
     assert response.status_code == 303
+    accepted = giulia.client.application.test_cli_runner().invoke(args=[
+        "users", "accept-invitation", "mallory@example.com", "--account", "Rossi Eventi S.r.l.",
+        "--password", "mallory-pass"])
+    assert accepted.exit_code == 0, accepted.output
     mallory = user_id("mallory@example.com")
     # The list (page and fragment), the flash message, the toggle's row and message ...
     pages = [giulia.get(response.headers["Location"]),
