@@ -11,6 +11,7 @@ key again answers the order it already made; concurrent submits are serialised b
 lock (SQLite ``BEGIN IMMEDIATE``, PostgreSQL ``FOR UPDATE`` on the account row), and the key is
 also the gateway's idempotency key, so a charge whose order failed to commit is never repeated.
 """
+import datetime as dt
 import logging
 import re
 from dataclasses import dataclass
@@ -40,6 +41,11 @@ log = logging.getLogger(__name__)
 
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,64}", re.ASCII)
 FINGERPRINT_PATTERN = re.compile(r"[0-9a-f]{64}", re.ASCII)
+
+#: Card testing (issue 20): refused payments allowed per account and per client address in
+#: the window before further orders are refused without reaching the gateway.
+FAILED_PAYMENT_LIMIT = 5
+FAILED_PAYMENT_WINDOW = dt.timedelta(minutes=10)
 
 
 class OrderError(Exception):
@@ -72,6 +78,10 @@ class StaleQuote(OrderError):
         """Keep the names of the subscriptions that changed meanwhile."""
         super().__init__("stale_quote")
         self.changed = tuple(changed)
+
+
+class TooManyFailedPayments(OrderError):
+    """Too many refused payments from this account or client lately: try again later."""
 
 
 class PaymentRequired(OrderError):
@@ -152,16 +162,33 @@ def replayed_order(account_id, key, fingerprint):
     return order
 
 
-def place_order(user, key, fingerprint, payment=None, seen_versions=None):
+def payments_blocked(account_id, client):
+    """True when the account, or the client address, had ``FAILED_PAYMENT_LIMIT`` refused
+    payments within ``FAILED_PAYMENT_WINDOW``."""
+    recent = ((PaymentAttempt.status != "succeeded")
+              & (PaymentAttempt.created_at > utcnow() - FAILED_PAYMENT_WINDOW))
+    for who in (PaymentAttempt.account == account_id, PaymentAttempt.client == client):
+        if PaymentAttempt.select().where(recent & who).count() >= FAILED_PAYMENT_LIMIT:
+            return True
+    return False
+
+
+def place_order(user, key, fingerprint, payment=None, seen_versions=None, client=None):
     """Place the user's cart as reviewed (``fingerprint``) under ``key``; see the module doc.
 
     ``seen_versions`` ({subscription id: version} from the review) only sharpens the message
-    of a stale review. Raises an ``OrderError``; returns ``Placed``.
+    of a stale review; ``client`` is the client's address, for the card-testing limit.
+    Raises an ``OrderError``; returns ``Placed``.
     """
     check_review_fields(key, fingerprint)
     order = replayed_order(user.account_id, key, fingerprint)
     if order is not None:
         return Placed(order, replayed=True)
+    if payments_blocked(user.account_id, client):
+        with write_transaction():
+            audit(user.account_id, user.id, "payment.limited", client=client)
+        log.warning("payments blocked for account %s / client %s", user.account_id, client)
+        raise TooManyFailedPayments()
     gateway = get_gateway()
     try:
         with write_transaction():
@@ -174,7 +201,7 @@ def place_order(user, key, fingerprint, payment=None, seen_versions=None):
             raise
         return Placed(order, replayed=True)
     except _ChargeFailed as failed:
-        _record_failed_attempt(user, key, failed.amount, failed.error)
+        _record_failed_attempt(user, key, failed.amount, failed.error, client)
         raise PaymentFailed(failed.error.code,
                             declined=isinstance(failed.error, PaymentDeclined)) from None
 
@@ -371,12 +398,15 @@ def _update_balance(order, account, quote):
         raise RuntimeError(f"ledger and balance disagree for account {account.id}")
 
 
-def _record_failed_attempt(user, key, amount, error):
-    """Record a declined or failed charge, after the order transaction was rolled back."""
+def _record_failed_attempt(user, key, amount, error, client):
+    """Record a declined or failed charge, after the order transaction was rolled back, in
+    the payment attempts and the account's activity."""
     status = "declined" if isinstance(error, PaymentDeclined) else "failed"
     with write_transaction():
         create(PaymentAttempt, account=user.account_id, user=user.id, idempotency_key=key,
-               amount_cents=amount, status=status, error_code=error.code[:50])
+               amount_cents=amount, status=status, error_code=error.code[:50], client=client)
+        audit(user.account_id, user.id, "payment.failed", amount_cents=amount,
+              code=error.code[:50])
     log.info("payment %s for account %s: %s", status, user.account_id, error.code)
 
 
