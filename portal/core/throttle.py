@@ -104,6 +104,15 @@ def init_app(app):
     """Configure storage and answer 429 with a localized page and ``Retry-After``."""
     app.config.setdefault("RATELIMIT_STORAGE_URI", "portal-db://")
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+
+    # Registered before Flask-Limiter's own hook, so it runs after it: Flask-Limiter puts
+    # Retry-After on every answer of a limited route, a 500 or a plain 401 included.
+    @app.after_request
+    def _retry_after_only_when_waiting(response):
+        if response.status_code not in (429, 503):
+            response.headers.pop("Retry-After", None)
+        return response
+
     limiter.init_app(app)
 
     @app.errorhandler(RateLimitExceeded)
