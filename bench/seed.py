@@ -124,7 +124,7 @@ def _seed_rows(plans, password_hash, now, Account, User, Subscription, LicenseAs
                 "name": f"{first} {last} {j:05d}", "password_hash": password_hash,
                 "account": account_id, "role": "billing_contact" if j == 0 else "member",
                 "locale": None, "session_token": new_token(), "active": True,
-                "failed_logins": 0, "created_at": now})
+                "created_at": now})
     _insert(User, users)
     user_ids = {}
     for row in User.select(User.id, User.account).order_by(User.id).tuples():

@@ -35,8 +35,8 @@ def create_app(test_config=None):
     db.init_app(app)
     i18n.init_app(app)
     throttle.init_app(app)  # before CSRF, so that every attempt counts
+    http.init_app(app)  # before CSRF, so that an unreadable form is a bad request
     security.init_app(app)
-    http.init_app(app)
     faults.init_app(app)  # a busy database answers 503 "try again", not a 500
 
     for feature in FEATURES:

@@ -1,12 +1,14 @@
 """Login, logout, bad credentials, the login lock, safe ``next`` and CSRF on POST."""
 import datetime as dt
 import re
+import time
 
 import pytest
 
-from conftest import GIULIA, MARCO, PASSWORD
+from conftest import GIULIA, MARCO, PASSWORD, Browser
+from portal.accounts.views import LOCK_AFTER, lock_for
 from portal.core.db import db
-from portal.core.models import User
+from portal.core.models import LoginLock, User, utcnow
 
 EN = {"Accept-Language": "en"}
 GENERIC_ERROR = ("Email or password is not correct, or the account is temporarily locked "
@@ -132,50 +134,133 @@ def test_inactive_user_cannot_log_in(browser):
     assert alert_text(response) == GENERIC_ERROR
 
 
-def test_login_locks_after_repeated_failures_with_the_same_message(browser):
-    from portal.accounts.views import LOCK_AFTER
+ATTACKER = {"REMOTE_ADDR": "203.0.113.66"}
+OWNER = {"REMOTE_ADDR": "198.51.100.7"}
+
+
+def login_from(browser, address, email, password):
+    """Submit the login form from a client ``address`` (environ REMOTE_ADDR)."""
+    browser.client.get("/login", environ_base=address)
+    browser.refresh_token("/login")
+    return browser.post("/login", {"email": email, "password": password}, headers=EN,
+                        environ_base=address)
+
+
+def locks_of(email):
+    """{client address: (failures, locked)} of a user's login locks."""
+    now = utcnow()
+    with db.connection_context():
+        return {lock.client: (lock.failures, bool(lock.locked_until and lock.locked_until > now))
+                for lock in LoginLock.select().join(User).where(User.email == email)}
+
+
+def test_login_locks_the_guessing_client_with_the_same_message(app):
+    attacker = Browser(app.test_client())
     for _ in range(LOCK_AFTER):
-        assert post_login(browser, GIULIA, "guess").status_code == 401
-    locked = user(GIULIA)
-    assert locked.failed_logins == LOCK_AFTER
-    assert locked.locked_until is not None
-    # Now even the right password is refused, with the very same generic message.
-    response = post_login(browser, GIULIA, PASSWORD)
+        assert login_from(attacker, ATTACKER, GIULIA, "guess").status_code == 401
+    assert locks_of(GIULIA) == {"203.0.113.66": (LOCK_AFTER, True)}
+    # From that client even the right password is refused, with the very same message.
+    response = login_from(attacker, ATTACKER, GIULIA, PASSWORD)
     assert response.status_code == 401
     assert alert_text(response) == GENERIC_ERROR
-    assert browser.get("/").status_code == 302
+    assert attacker.get("/").status_code == 302
+
+
+def test_the_owner_logs_in_while_an_attacker_is_locked_out(app):
+    """Issue 20: five wrong passwords from anywhere used to lock the owner out too."""
+    attacker, owner = Browser(app.test_client()), Browser(app.test_client())
+    for _ in range(LOCK_AFTER + 3):
+        login_from(attacker, ATTACKER, GIULIA, "guess")
+    assert login_from(owner, OWNER, GIULIA, PASSWORD).status_code == 303
+    assert owner.get("/", environ_base=OWNER).status_code == 200
+    # ... and the owner's success does not free the attacker.
+    assert login_from(attacker, ATTACKER, GIULIA, PASSWORD).status_code == 401
 
 
 def test_failures_below_the_threshold_do_not_lock_and_success_resets(browser):
-    from portal.accounts.views import LOCK_AFTER
     for _ in range(LOCK_AFTER - 1):
         post_login(browser, GIULIA, "guess")
-    assert user(GIULIA).locked_until is None
+    assert locks_of(GIULIA) == {"127.0.0.1": (LOCK_AFTER - 1, False)}
     assert post_login(browser, GIULIA, PASSWORD).status_code == 303
-    assert user(GIULIA).failed_logins == 0
+    assert locks_of(GIULIA) == {}
 
 
 def test_login_works_again_once_the_lock_expired(browser):
-    from portal.accounts.views import LOCK_AFTER
     for _ in range(LOCK_AFTER):
         post_login(browser, GIULIA, "guess")
-    past = dt.datetime(2020, 1, 1)
     with db.connection_context():
-        User.update(locked_until=past).where(User.email == GIULIA).execute()
+        LoginLock.update(locked_until=dt.datetime(2020, 1, 1)).execute()
     assert post_login(browser, GIULIA, PASSWORD).status_code == 303
-    refreshed = user(GIULIA)
-    assert (refreshed.failed_logins, refreshed.locked_until) == (0, None)
+    assert locks_of(GIULIA) == {}
+
+
+@pytest.mark.parametrize("command", [
+    ["users", "unlock", GIULIA.upper()],
+    ["users", "set-password", "--email", GIULIA, "--password", "a-new-password"],
+])
+def test_unlock_and_a_new_password_end_every_lock(app, browser, command):
+    for _ in range(LOCK_AFTER):
+        post_login(browser, GIULIA, "guess")
+    assert locks_of(GIULIA) == {"127.0.0.1": (LOCK_AFTER, True)}
+    result = app.test_cli_runner().invoke(args=command)
+    assert result.exit_code == 0, result.output
+    assert locks_of(GIULIA) == {}
+    password = "a-new-password" if "set-password" in command else PASSWORD
+    assert post_login(browser, GIULIA, password).status_code == 303
+
+
+def test_unlock_of_an_unknown_user_fails(app):
+    result = app.test_cli_runner().invoke(args=["users", "unlock", "nobody@example.com"])
+    assert result.exit_code != 0 and "No user with email" in result.output
 
 
 def test_lock_grows_with_further_failures():
-    from portal.accounts.views import LOCK_AFTER, _lock_for
-    assert _lock_for(LOCK_AFTER - 1) is None
-    assert _lock_for(LOCK_AFTER) == dt.timedelta(seconds=60)
-    assert _lock_for(LOCK_AFTER + 1) == dt.timedelta(seconds=120)
-    assert _lock_for(LOCK_AFTER + 50) == dt.timedelta(hours=1)
+    assert lock_for(LOCK_AFTER - 1) is None
+    assert lock_for(LOCK_AFTER) == dt.timedelta(seconds=60)
+    assert lock_for(LOCK_AFTER + 1) == dt.timedelta(seconds=120)
+    assert lock_for(LOCK_AFTER + 50) == dt.timedelta(hours=1)
 
 
-# --- safe ``next`` ---------------------------------------------------------------------------
+SLOW_HASH = "pbkdf2:sha256:200000"
+
+
+def timed_login(browser, email, password):
+    """Seconds the login POST took, and its answer."""
+    browser.refresh_token("/login")
+    start = time.perf_counter()
+    response = browser.post("/login", {"email": email, "password": password}, headers=EN)
+    return time.perf_counter() - start, response
+
+
+def test_every_login_failure_takes_as_long_and_says_the_same(make_app):
+    """Issue 20: a locked account answered in a few ms (no hash check), an unknown or wrong
+    one in 130 ms, which told which addresses have accounts."""
+    app = make_app(PASSWORD_HASH_METHOD=SLOW_HASH)
+    with app.app_context(), db.connection_context():
+        for email in (GIULIA, MARCO):
+            account_user = User.get(User.email == email)
+            account_user.set_password(PASSWORD)
+            account_user.save()
+    browser = Browser(app.test_client())
+    for _ in range(LOCK_AFTER):
+        post_login(browser, MARCO, "guess")
+    timings = {"wrong": [], "unknown": [], "locked": []}
+    texts = set()
+    for _ in range(3):
+        for case, email in (("wrong", GIULIA), ("unknown", "nobody@example.com"),
+                            ("locked", MARCO)):
+            seconds, response = timed_login(browser, email, "guess")
+            assert response.status_code == 401
+            texts.add(alert_text(response))
+            timings[case].append(seconds)
+    assert texts == {GENERIC_ERROR}
+    fastest = {case: min(values) for case, values in timings.items()}
+    slowest_wrong = max(timings["wrong"])
+    assert fastest["locked"] > 0.5 * min(timings["wrong"]), timings
+    assert fastest["unknown"] > 0.5 * min(timings["wrong"]), timings
+    assert min(timings["wrong"]) > 0.5 * max(fastest["locked"], fastest["unknown"]), (
+        timings, slowest_wrong)
+
 
 @pytest.mark.parametrize("target", ["/help/support", "/help/corporate?x=1"])
 def test_login_follows_a_same_site_next(browser, target):

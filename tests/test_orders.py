@@ -226,7 +226,8 @@ def test_cards_that_succeed(giulia, number, cvc, brand):
     ("4000 0000 0000 0119", "failed", "processing_error"),
     ("4000 0566 5566 5556", "declined", "card_declined"),  # not a sandbox card
 ])
-def test_failed_payment_changes_nothing_but_the_attempt(giulia, number, status, code):
+def test_failed_payment_changes_nothing_but_the_attempt_and_its_record(giulia, number, status,
+                                                                       code):
     add_to_cart(1, "webinar-pro", 8, "annual")
     _, fields = review(giulia)
     before = counts()
@@ -245,8 +246,9 @@ def test_failed_payment_changes_nothing_but_the_attempt(giulia, number, status, 
     assert (attempt.status, attempt.error_code, attempt.amount_cents,
             attempt.idempotency_key) == (status, code, 2291812, fields["idempotency_key"])
     after = counts()
-    assert after == dict(before, PaymentAttempt=1)
-    assert audit_actions() == actions
+    # The attempt, and its line in the activity log (card testing shows there).
+    assert after == dict(before, PaymentAttempt=1, AuditEvent=before["AuditEvent"] + 1)
+    assert audit_actions() == actions + ["payment.failed"]
     sub = subscription(1)
     assert (sub.plan.code, sub.licenses, sub.version) == ("webinar-standard", 5, 1)
     assert account().balance_cents == 5000 == account().ledger

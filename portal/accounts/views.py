@@ -4,51 +4,81 @@ import datetime as dt
 from flask import Blueprint, flash, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
+from peewee import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal.accounts.forms import LocaleForm, LoginForm
 from portal.accounts.users import normalize_email
 from portal.core.db import db
-from portal.core.models import User, utcnow
+from portal.core.models import LoginLock, User, password_hash_method, utcnow
 from portal.core.security import csrf
-from portal.core.throttle import LOGIN_LIMIT, limiter
+from portal.core.throttle import LOGIN_LIMIT, client_address, limiter
 from portal.core.http import render, safe_next, see_other
 
 bp = Blueprint("auth", __name__)
 
-# Checked against when the email is unknown, so both failures cost the same time.
-_DUMMY_HASH = generate_password_hash("not-a-real-password", method="scrypt")
-
-#: Failed attempts before an account is locked, and the lock's growth.
+#: Failed attempts from one client before that client is locked out of the account, and
+#: the lock's growth.
 LOCK_AFTER = 5
 LOCK_SECONDS = 60
 
+# Checked against when the email is unknown, so that every failure costs one hash check;
+# one per hash method (the tests use a cheap one).
+_dummy_hashes = {}
 
-def _lock_for(failures):
+
+def dummy_hash():
+    """A hash of a password nobody has, made with the configured method."""
+    method = password_hash_method()
+    if method not in _dummy_hashes:
+        _dummy_hashes[method] = generate_password_hash("not-a-real-password", method=method)
+    return _dummy_hashes[method]
+
+
+def lock_for(failures):
     """A lock that doubles with every failure past the threshold, capped at one hour."""
     if failures < LOCK_AFTER:
         return None
     return dt.timedelta(seconds=min(3600, LOCK_SECONDS * 2 ** (failures - LOCK_AFTER)))
 
 
-def authenticate(email, password):
-    """The user for these credentials, or None; counts failures in the database."""
+def record_failure(user, client, now):
+    """Count a failed login of ``user`` from ``client`` and lock that pair when due."""
+    with db.atomic():
+        lock = LoginLock.get_or_none((LoginLock.user == user.id) & (LoginLock.client == client))
+        if lock is None:
+            try:
+                with db.atomic():
+                    lock = LoginLock.create(user=user.id, client=client, failures=0)
+            except IntegrityError:  # another request of the same client created it
+                lock = LoginLock.get((LoginLock.user == user.id) & (LoginLock.client == client))
+        failures = lock.failures + 1
+        until = lock_for(failures)
+        (LoginLock.update(failures=LoginLock.failures + 1, updated_at=now,
+                          locked_until=(now + until) if until else None)
+         .where(LoginLock.id == lock.id).execute())
+
+
+def authenticate(email, password, client="unknown"):
+    """The user for these credentials, or None; counts failures per user and client.
+
+    Every attempt checks one password hash, whatever the outcome (unknown email, inactive or
+    locked account), so that the time of the answer tells nothing about the account.
+    """
     user = User.get_or_none(User.email == normalize_email(email))
     if user is None:
-        check_password_hash(_DUMMY_HASH, password or "")
+        check_password_hash(dummy_hash(), password or "")
         return None
     now = utcnow()
-    locked = user.locked_until is not None and user.locked_until > now
-    if locked or not user.check_password(password or "") or not user.active:
+    lock = LoginLock.get_or_none((LoginLock.user == user.id) & (LoginLock.client == client))
+    locked = lock is not None and lock.locked_until is not None and lock.locked_until > now
+    correct = user.check_password(password or "")
+    if locked or not correct or not user.active:
         if not locked:
-            failures = user.failed_logins + 1
-            lock = _lock_for(failures)
-            (User.update(failed_logins=User.failed_logins + 1,
-                         locked_until=(now + lock) if lock else None)
-             .where(User.id == user.id).execute())
+            record_failure(user, client, now)
         return None
-    if user.failed_logins or user.locked_until:
-        User.update(failed_logins=0, locked_until=None).where(User.id == user.id).execute()
+    if lock is not None:
+        LoginLock.delete().where(LoginLock.id == lock.id).execute()
     return user
 
 
@@ -65,7 +95,7 @@ def login():
     error = None
     form = LoginForm()
     if form.is_submitted():
-        user = authenticate(form.email.data, form.password.data)
+        user = authenticate(form.email.data, form.password.data, client_address())
         if user is None:
             error = _("Email or password is not correct, or the account is temporarily "
                       "locked after too many attempts.")

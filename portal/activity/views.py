@@ -93,6 +93,13 @@ def describe(event, products, plans, currency):
         return _("Enabled %(product)s for %(email)s.", product=product, email=d.get("email"))
     if action == "license.disabled":
         return _("Disabled %(product)s for %(email)s.", product=product, email=d.get("email"))
+    if action == "user.invited":
+        return _("Invited %(email)s to join the account.", email=d.get("email"))
+    if action == "payment.failed":
+        return _("A card payment of %(amount)s was refused (%(code)s).",
+                 amount=money(d.get("amount_cents", 0), currency), code=d.get("code", ""))
+    if action == "payment.limited":
+        return _("Too many refused card payments: further payments were blocked for a while.")
     if action == "user.added":
         return _("Added the user %(email)s to the account.", email=d.get("email"))
     return describe_lifecycle(action, d, product, currency)

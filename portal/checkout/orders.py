@@ -74,6 +74,11 @@ log = logging.getLogger(__name__)
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,64}", re.ASCII)
 FINGERPRINT_PATTERN = re.compile(r"[0-9a-f]{64}", re.ASCII)
 
+#: Card testing (issue 20): refused payments allowed per account and per client address in
+#: the window before further orders are refused without reaching the gateway.
+FAILED_PAYMENT_LIMIT = 5
+FAILED_PAYMENT_WINDOW = dt.timedelta(minutes=10)
+
 
 class OrderError(Exception):
     """The order was not placed; nothing changed."""
@@ -105,6 +110,10 @@ class StaleQuote(OrderError):
         """Keep the names of the subscriptions that changed meanwhile."""
         super().__init__("stale_quote")
         self.changed = tuple(changed)
+
+
+class TooManyFailedPayments(OrderError):
+    """Too many refused payments from this account or client lately: try again later."""
 
 
 class PaymentRequired(OrderError):
@@ -208,17 +217,34 @@ _locked_reservation = Prepared(lambda reservation_id: for_update(
     OrderReservation.select().where(OrderReservation.id == reservation_id).limit(1)))
 
 
-def place_order(user, key, fingerprint, payment=None, seen_versions=None):
+def payments_blocked(account_id, client):
+    """True when the account, or the client address, had ``FAILED_PAYMENT_LIMIT`` refused
+    payments within ``FAILED_PAYMENT_WINDOW``."""
+    recent = ((PaymentAttempt.status != "succeeded")
+              & (PaymentAttempt.created_at > utcnow() - FAILED_PAYMENT_WINDOW))
+    for who in (PaymentAttempt.account == account_id, PaymentAttempt.client == client):
+        if PaymentAttempt.select().where(recent & who).count() >= FAILED_PAYMENT_LIMIT:
+            return True
+    return False
+
+
+def place_order(user, key, fingerprint, payment=None, seen_versions=None, client=None):
     """Place the user's cart as reviewed (``fingerprint``) under ``key``; see the module doc.
 
     ``seen_versions`` ({subscription id: version} from the review) only sharpens the message
-    of a stale review. Raises an ``OrderError``; returns ``Placed``.
+    of a stale review; ``client`` is the client's address, for the card-testing limit.
+    Raises an ``OrderError``; returns ``Placed``.
     """
     check_review_fields(key, fingerprint)
     order = replayed_order(user.account_id, key, fingerprint)
     if order is not None:
         return Placed(order, replayed=True)
     payment = payment or PaymentInput()
+    if payments_blocked(user.account_id, client):
+        with write_transaction():
+            audit(user.account_id, user.id, "payment.limited", client=client)
+        log.warning("payments blocked for account %s / client %s", user.account_id, client)
+        raise TooManyFailedPayments()
     gateway = get_gateway()
     token, card_error = _tokenize(gateway, payment)
     try:
@@ -232,7 +258,7 @@ def place_order(user, key, fingerprint, payment=None, seen_versions=None):
         return reserved
     if reserved is None:
         return _await_outcome(user.account_id, key, fingerprint, gateway)
-    charge = _charge(reserved, gateway)
+    charge = _charge(reserved, gateway, client)
     return Placed(_complete_or_pending(reserved.id, charge))
 
 
@@ -417,11 +443,11 @@ def _check_ledger(account_id):
         raise RuntimeError(f"ledger and balance disagree for account {account_id}")
 
 
-def _charge(reservation, gateway):
+def _charge(reservation, gateway, client=None):
     """Step 2, outside any transaction: the charge (None when nothing is due).
 
-    A decline or a gateway failure undoes the hold, records the attempt and raises
-    ``PaymentFailed``.
+    A decline or a gateway failure undoes the hold, records the attempt (with the client's
+    address, for the card-testing limit) and raises ``PaymentFailed``.
     """
     if reservation.due_cents <= 0:
         return None
@@ -435,7 +461,7 @@ def _charge(reservation, gateway):
                                           key, description=f"Order {key}")
     except (PaymentDeclined, GatewayError) as error:
         declined = isinstance(error, PaymentDeclined)
-        _undo(reservation.id, "failed" if declined else "unconfirmed", error)
+        _undo(reservation.id, "failed" if declined else "unconfirmed", error, client)
         raise PaymentFailed(error.code, declined=declined) from None
     return charge
 
@@ -463,7 +489,7 @@ def _earlier_charge(reservation, gateway):
     return None
 
 
-def _undo(reservation_id, state, error=None):
+def _undo(reservation_id, state, error=None, client=None):
     """Release a reservation still held (``failed``, ``unconfirmed``, ``released``) and
     record the payment attempt; False when another process had finished it already."""
     with write_transaction():
@@ -479,9 +505,11 @@ def _undo(reservation_id, state, error=None):
         if error is not None:
             status = "declined" if isinstance(error, PaymentDeclined) else "failed"
             PaymentAttempt.create(account=reservation.account_id, user=reservation.user_id,
-                   idempotency_key=reservation.idempotency_key,
-                   amount_cents=reservation.due_cents, status=status,
-                   error_code=error.code[:50])
+                                  idempotency_key=reservation.idempotency_key,
+                                  amount_cents=reservation.due_cents, status=status,
+                                  error_code=error.code[:50], client=client)
+            audit(reservation.account_id, reservation.user_id, "payment.failed",
+                  amount_cents=reservation.due_cents, code=error.code[:50])
             log.info("payment %s for account %s: %s", status, reservation.account_id,
                      error.code)
     return True
@@ -583,8 +611,8 @@ def _write_order(reservation, charge):
               brand=reservation.new_card["brand"], last4=reservation.new_card["last4"])
     if charge is not None:
         PaymentAttempt.create(account=account, user=user,
-               idempotency_key=reservation.idempotency_key, amount_cents=priced["due"],
-               status="succeeded")
+                              idempotency_key=reservation.idempotency_key,
+                              amount_cents=priced["due"], status="succeeded")
     audit(account, user, "order.placed", order_id=order.id, invoice=invoice.number,
           total_cents=priced["total"], due_cents=priced["due"],
           applied_cents=priced["applied"], credit_added_cents=priced["credit_added"])

@@ -20,6 +20,7 @@ from portal.core.models import (Account, CartItem, Invoice, Order, OrderLine, Pa
                      new_token)
 from portal.subscriptions.quotes import cart_entries, quote_for
 from portal.core.http import error_page, no_store, render, see_other
+from portal.core.throttle import client_address
 
 bp = Blueprint("checkout", __name__)
 
@@ -136,7 +137,7 @@ def place_order():
     try:
         placed = orders.place_order(
             current_user, form.idempotency_key.data,
-            form.fingerprint.data, form.payment(), form.versions.data)
+            form.fingerprint.data, form.payment(), form.versions.data, client_address())
     except orders.OrderError as error:
         return order_refused(error, form.kept_card_fields(), form.idempotency_key.data)
     return see_other(url_for("checkout.confirmation", order_id=placed.order.id))
@@ -161,6 +162,9 @@ def order_refused(error, card_form, key=""):
         return render_review(409, notice="stale", changed=error.changed)
     if isinstance(error, orders.CartProblems):
         return render_review(409, notice="problems")
+    if isinstance(error, orders.TooManyFailedPayments):
+        return render_review(429, payment_error="too_many_failed_payments",
+                             card_form=card_form)
     if isinstance(error, orders.CardRejected):
         return render_review(422, card_errors={error.field: error.code}, card_form=card_form)
     if isinstance(error, orders.PaymentFailed):

@@ -13,7 +13,7 @@ from portal.checkout.orders import RESERVATION_TIMEOUT, reconcile_pending_orders
 from portal.core.clock import today_in
 from portal.core.db import backup_sqlite, db, is_sqlite
 from portal.core.migrations import LATEST, upgrade
-from portal.core.models import Account, User
+from portal.core.models import Account, LoginLock, MemberInvitation, User, audit
 from portal.demo import DEMO_LOGINS, DEMO_PASSWORD, make_user, seed_demo
 
 db_cli = AppGroup("db", help="Create, upgrade and back up the database.")
@@ -140,9 +140,65 @@ def users_set_password(email, password):
         user = User.get_or_none(User.email == normalize_email(email))
         if user is None:
             raise click.ClickException(f"No user with email {email!r}.")
-        user.set_password(password)  # also rotates the session token: old cookies end
-        user.save()
+        with db.atomic():
+            user.set_password(password)  # also rotates the session token: old cookies end
+            user.save()
+            # A new password makes the guesses counted so far pointless: every lock ends.
+            LoginLock.delete().where(LoginLock.user == user.id).execute()
     click.echo(f"Password set for {normalize_email(email)}.")
+
+
+@users_cli.command("unlock")
+@click.argument("email")
+def users_unlock(email):
+    """End every login lock of a user (from every client address)."""
+    with db.connection_context():
+        user = User.get_or_none(User.email == normalize_email(email))
+        if user is None:
+            raise click.ClickException(f"No user with email {email!r}.")
+        ended = LoginLock.delete().where(LoginLock.user == user.id).execute()
+    click.echo(f"Unlocked {normalize_email(email)} ({ended} client address(es) had failed "
+               "logins).")
+
+
+@users_cli.command("invitations")
+def users_invitations():
+    """List the addresses billing contacts asked to add, oldest first."""
+    with db.connection_context():
+        rows = (MemberInvitation.select(MemberInvitation, Account)
+                .join(Account).order_by(MemberInvitation.created_at, MemberInvitation.id))
+        for invitation in rows:
+            taken = User.select().where(User.email == invitation.email).exists()
+            click.echo(f"{invitation.created_at:%Y-%m-%d %H:%M}  {invitation.email:40} "
+                       f"{invitation.name:30} {invitation.account.name}"
+                       + ("  (address already has a user)" if taken else ""))
+
+
+@users_cli.command("accept-invitation")
+@click.argument("email")
+@click.option("--account", "account_name", prompt="Account name")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def users_accept_invitation(email, account_name, password):
+    """Make an invitation a member of its account, once the address owner agreed."""
+    if len(password) < 8:
+        raise click.ClickException("The password must be at least 8 characters long.")
+    email = normalize_email(email)
+    with db.connection_context(), db.atomic():
+        invitation = (MemberInvitation.select().join(Account)
+                      .where((MemberInvitation.email == email) & (Account.name == account_name))
+                      .first())
+        if invitation is None:
+            raise click.ClickException(f"No invitation of {email!r} to {account_name!r}.")
+        if User.select().where(User.email == email).exists():
+            raise click.ClickException(
+                f"{email!r} already has a user (one address, one account): the invitation "
+                "stays until the address owner settles which account it belongs to.")
+        user = make_user(invitation.account, email, invitation.name, role="member",
+                         password=password)
+        audit(invitation.account_id, invitation.invited_by_id, "user.added", user_id=user.id,
+              email=email, role="member")
+        invitation.delete_instance()
+    click.echo(f"Added member {email} to {account_name}.")
 
 
 @accounts_cli.command("list")

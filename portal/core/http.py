@@ -1,14 +1,26 @@
 """Shared view helpers: htmx-aware rendering, redirects, safe ``next`` and error pages."""
-from urllib.parse import urlsplit
+from urllib.parse import unquote_to_bytes, urlsplit
 
-from flask import make_response, redirect, render_template
+from flask import make_response, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_htmx import HTMX
 from flask_htmx import make_response as htmx_response
 from flask_wtf.csrf import CSRFError
 from jinja2_fragments.flask import render_block, render_blocks
+from werkzeug.exceptions import BadRequest
 
 htmx = HTMX()
+
+
+def is_utf8_form(body):
+    """True when every name and value of a urlencoded ``body`` is UTF-8 text (Werkzeug
+    keeps invalid bytes percent-encoded, so a mangled value would reach the views)."""
+    try:
+        for part in body.split(b"&"):
+            unquote_to_bytes(part.replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def is_htmx():
@@ -76,6 +88,14 @@ def init_app(app):
         response.vary.add("HX-Request")
         return response
 
+    @app.before_request
+    def _readable_form():
+        """A form whose text is not UTF-8 is a bad request, not an expired form."""
+        if (request.method == "POST"
+                and request.mimetype == "application/x-www-form-urlencoded"
+                and not is_utf8_form(request.get_data(cache=True))):
+            raise BadRequest()
+
     @app.errorhandler(CSRFError)
     def _csrf(error):
         return error_page(400, _("This form has expired"),
@@ -90,8 +110,15 @@ def init_app(app):
 
     @app.errorhandler(405)
     def _not_allowed(error):
-        return error_page(405, _("Action not allowed"),
-                          _("This address cannot be used this way."))
+        response = error_page(405, _("Action not allowed"),
+                              _("This address cannot be used this way."))
+        response.headers["Allow"] = ", ".join(sorted(error.valid_methods or ()))
+        return response
+
+    @app.errorhandler(BadRequest)
+    def _bad_request(error):
+        return error_page(400, _("Bad request"),
+                          _("What you sent could not be read. Reload the page and try again."))
 
     @app.errorhandler(413)
     def _too_large(error):

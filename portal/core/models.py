@@ -87,9 +87,6 @@ class User(UserMixin, BaseModel):
     # Flask-Login's id: rotated at logout and password change so old cookies stop working.
     session_token = CharField(max_length=64, unique=True, default=new_token)
     active = BooleanField(default=True)
-    # DEFAULT 0 in the schema too, as migration 2 adds it to existing databases
-    failed_logins = IntegerField(default=0, constraints=[SQL("DEFAULT 0")])
-    locked_until = DateTimeField(null=True)
     created_at = DateTimeField(default=utcnow)
 
     class Meta:
@@ -117,6 +114,50 @@ class User(UserMixin, BaseModel):
         """Invalidate every cookie issued so far for this user."""
         self.session_token = new_token()
         self.save(only=[User.session_token])
+
+
+class LoginLock(BaseModel):
+    """Failed logins of one user from one client address, and the lock they earned.
+
+    Keyed by user *and* client so that someone guessing from elsewhere slows themselves
+    down, not the owner at their usual address (issue 20).
+    """
+
+    user = ForeignKeyField(User, backref="+", on_delete="CASCADE")
+    client = CharField(max_length=64)  # the address as the portal sees it (after PROXY_FIX)
+    failures = IntegerField(default=0)
+    locked_until = DateTimeField(null=True)
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("user", "client"), True),)
+
+
+class MemberInvitation(BaseModel):
+    """An address a billing contact asked to add to the account.
+
+    It becomes a user only when the operator accepts it (``flask users accept-invitation``;
+    later the address owner, by email): a billing contact can neither learn that an address
+    is registered elsewhere nor claim one that is not theirs.
+    """
+
+    account = ForeignKeyField(Account, backref="invitations", on_delete="CASCADE")
+    email = CharField(max_length=254)  # stored lower-case
+    name = CharField(max_length=200)
+    invited_by = ForeignKeyField(User, null=True, backref="+", on_delete="SET NULL")
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("account", "email"), True),)
+
+
+class RateLimitCounter(BaseModel):
+    """One fixed-window counter of Flask-Limiter (``portal.core.throttle.DatabaseStorage``),
+    shared by every process that uses the database."""
+
+    key = CharField(max_length=255, primary_key=True)
+    count = IntegerField()
+    expires_ms = BigIntegerField()  # end of the window, milliseconds since the epoch
 
 
 class Product(BaseModel):
@@ -312,7 +353,12 @@ class PaymentAttempt(BaseModel):
     amount_cents = BigIntegerField()
     status = CharField(max_length=20)  # succeeded | declined | failed
     error_code = CharField(max_length=50, null=True)
+    # The client address the attempt came from, to limit card testing per client too.
+    client = CharField(max_length=64, null=True)
     created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("account", "created_at"), False), (("client", "created_at"), False))
 
 
 class LedgerEntry(BaseModel):
@@ -395,9 +441,10 @@ class AuditEvent(BaseModel):
 
 
 ALL_MODELS = [
-    Account, User, Product, Plan, CatalogVersion, Subscription, LicenseAssignment, CartItem,
-    PaymentMethod, Order, OrderLine, Invoice, Renewal, PaymentAttempt, LedgerEntry, AuditEvent,
-    OrderReservation, SandboxToken, SandboxCharge,
+    Account, User, LoginLock, MemberInvitation, RateLimitCounter, Product, Plan,
+    CatalogVersion, Subscription, LicenseAssignment, CartItem, PaymentMethod, Order, OrderLine,
+    Invoice, Renewal, PaymentAttempt, LedgerEntry, AuditEvent, OrderReservation, SandboxToken,
+    SandboxCharge,
 ]
 
 

@@ -1,7 +1,7 @@
 """Login sessions, CSRF, security headers and proxy trust."""
 from flask import flash, redirect, request, url_for
 from flask_babel import gettext as _
-from flask_login import LoginManager
+from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -54,4 +54,8 @@ def init_app(app):
         headers.setdefault("X-Frame-Options", "DENY")
         if request.is_secure:
             headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        # Everything a logged-in user sees is account data (balances, cards, VAT numbers):
+        # no browser or proxy keeps it. Static files are the same for everyone.
+        if request.endpoint != "static" and current_user.is_authenticated:
+            headers["Cache-Control"] = "no-store"
         return response

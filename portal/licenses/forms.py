@@ -4,7 +4,6 @@ from wtforms import HiddenField, SelectField, StringField, ValidationError
 
 from portal.accounts.users import EMAIL_MAX, normalize_email, valid_email
 from portal.core.forms import PostForm
-from portal.core.models import User
 
 NAME_MAX = 200
 
@@ -28,7 +27,7 @@ class LicenseSwitchForm(PostForm):
 
 
 class NewMemberForm(PostForm):
-    """A new member of the account: a name on one line and an email nobody uses yet.
+    """A new member of the account: a name on one line and an email address.
 
     The messages are asked at validation time (in the request's language), which is why the
     checks are methods rather than validator objects built when this module is imported.
@@ -46,13 +45,11 @@ class NewMemberForm(PostForm):
                                     "one line.", max=NAME_MAX))
 
     def validate_email(self, field):
-        """Present, well formed, and not the login of any user (of any account)."""
+        """Present and well formed. Whether another account uses it is not said (issue 20)."""
         if not field.data:
             raise ValidationError(_("Enter the user's email address."))
         if not valid_email(field.data):
             raise ValidationError(_("Enter a valid email address, such as name@example.com."))
-        if User.select().where(User.email == field.data).exists():
-            raise ValidationError(_("A user with this email address already exists."))
 
     def kept(self):
         """The fields as typed (not normalized), bounded, for the form shown again."""

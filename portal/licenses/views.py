@@ -3,14 +3,13 @@
 The rule "never more users than licenses" is enforced by the transaction that writes the
 assignment (``set_license``), not by the page that shows the counter.
 """
-import secrets
 from dataclasses import dataclass
 
 from flask import Blueprint, current_app, flash, make_response, redirect, request, url_for
 from flask_babel import gettext as _, ngettext
 from flask_login import current_user, login_required
 from jinja2_fragments.flask import render_blocks
-from peewee import JOIN, IntegrityError
+from peewee import JOIN
 
 from portal.billing import HAS_ACCESS, account_refusal, assignment_refusal
 from portal.core.access import (account_subscription, billing_contact_required, billing_contacts,
@@ -18,7 +17,7 @@ from portal.core.access import (account_subscription, billing_contact_required, 
 from portal.core.db import for_update, write_transaction
 from portal.core.forms import first_errors
 from portal.core.http import error_page, is_htmx, render, see_other
-from portal.core.models import LicenseAssignment, Plan, Product, Subscription, User, audit
+from portal.core.models import LicenseAssignment, MemberInvitation, Plan, Product, Subscription, User, audit
 from portal.core.pagination import page_number, paginate
 from portal.licenses.forms import LicenseSwitchForm, NewMemberForm
 from portal.subscriptions.quotes import assigned_count
@@ -195,43 +194,44 @@ def toggle_answer(subscription, user, outcome, assigned, q, page):
     return make_response(body, 422 if outcome == "full" else 200)
 
 
-def create_member(account_id, name, email, actor):
-    """Add a member to the account, with a random password nobody knows.
+def invite_member(account_id, name, email, actor):
+    """Record that ``actor`` asked to add ``email`` to the account (once per address).
 
-    There is no invitation or password-reset flow yet: the operator sets the password with
-    the command line before the new user can log in.
+    Nothing here depends on whether the address has a user in another account, so the
+    answer cannot tell; the invitation becomes a member when the operator accepts it
+    (``flask users accept-invitation``), and later when the address owner does, by email.
     """
     with write_transaction():
-        user = User(account=account_id, name=name, email=email, role="member")
-        # A real hash of a secret nobody keeps: the login costs the same for every user.
-        user.set_password(secrets.token_urlsafe(32))
-        user.save()
-        audit(account_id, actor.id, "user.added", user_id=user.id, email=email, role="member")
-    return user
+        invitation, created = MemberInvitation.get_or_create(
+            account=account_id, email=email, defaults={"name": name, "invited_by": actor.id})
+        if created:
+            audit(account_id, actor.id, "user.invited", email=email)
+    return invitation
 
 
 @bp.route("/subscriptions/<int:subscription_id>/users", methods=["POST"])
 @billing_contact_required
 def add_user(subscription_id):
-    """Add a member to the account by name and email, then show them in the list."""
+    """Invite someone to the account by name and email; the same answer for any address."""
     subscription = account_subscription(subscription_id)
     problem = account_refusal(subscription.account.kind)
     if problem:
         return refusal_page(problem)
     form = NewMemberForm()
     errors = {} if form.validate() else first_errors(form)
-    if not errors:
-        try:
-            user = create_member(subscription.account_id, form.name.data, form.email.data,
-                                 current_user)
-        except IntegrityError:  # the same email added by someone else a moment ago
-            errors = {"email": _("A user with this email address already exists.")}
+    if not errors and User.select().where(
+            (User.email == form.email.data)
+            & (User.account == subscription.account_id)).exists():
+        # Only the account's own users: the billing contact sees them in the list anyway.
+        errors = {"email": _("This address already belongs to a user of your account.")}
     if errors:
         context = page_context(subscription, "", 1)
         return render(TEMPLATE, block="add_user", status=422, form=form.kept(), errors=errors,
                       **context)
-    flash(_("%(name)s has been added to your account.", name=user.name), "success")
-    return see_other(page_url(subscription.id, user.email))
+    invite_member(subscription.account_id, form.name.data, form.email.data, current_user)
+    flash(_("%(email)s has been invited to your account: the user appears in this list once "
+            "the invitation is accepted.", email=form.email.data), "success")
+    return see_other(page_url(subscription.id))
 
 
 @bp.route("/my-licenses")
