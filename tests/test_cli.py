@@ -118,7 +118,8 @@ def test_demo_seed_into_an_empty_database(make_app):
     assert result.exit_code == 0, result.output
     assert "Demo data seeded. Logins (password demo1234):" in result.output
     assert GIULIA in result.output
-    assert count(Account) == 2 and count(User) == 8 and count(Subscription) == 3
+    # SPEC §5: Rossi Eventi and Globex, and the lifecycle's Marino and Costa
+    assert count(Account) == 4 and count(User) == 10 and count(Subscription) == 5
     browser = Browser(app.test_client())
     browser.login(GIULIA, PASSWORD)
 
@@ -140,7 +141,7 @@ def test_demo_seed_if_empty_seeds_an_empty_database(make_app):
     app = make_app(seed=False)
     result = invoke(app, "demo", "seed", "--if-empty")
     assert result.exit_code == 0, result.output
-    assert count(Account) == 2
+    assert count(Account) == 4
 
 
 def test_demo_seed_without_a_catalog_says_what_to_do(empty_app):

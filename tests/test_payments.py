@@ -4,7 +4,7 @@ import datetime as dt
 import pytest
 
 import portal.payments.gateway as gateway_module
-from portal.core.config import DEFAULTS, from_environment
+from portal.core.config import DEFAULTS, environment_settings
 from portal.core.db import db
 from portal.core.models import SandboxCharge, SandboxToken
 from portal.payments.gateway import (GATEWAYS, CardDetails, CardInvalid, Gateway, GatewayError,
@@ -187,6 +187,10 @@ def test_sandbox_latency_is_configured_and_slept_in_charge(app, monkeypatch):
     assert slept == [0.3]
 
 
-def test_sandbox_latency_comes_from_the_environment():
+def test_sandbox_latency_comes_from_the_environment(monkeypatch):
     assert DEFAULTS["SANDBOX_LATENCY_MS"] == 0
-    assert from_environment({"SANDBOX_LATENCY_MS": "300"})["SANDBOX_LATENCY_MS"] == 300
+    monkeypatch.setenv("SANDBOX_LATENCY_MS", "300")
+    assert environment_settings()["SANDBOX_LATENCY_MS"] == 300
+    monkeypatch.delenv("SANDBOX_LATENCY_MS")
+    monkeypatch.setenv("PORTAL_SANDBOX_LATENCY_MS", "250")
+    assert environment_settings()["SANDBOX_LATENCY_MS"] == 250

@@ -37,8 +37,14 @@ def test_the_worker_process_starts_and_stops(tmp_path):
     worker = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "huey_consumer"),
                                "worker.huey", "--workers", "1"], cwd=ROOT, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    time.sleep(3)
-    assert worker.poll() is None, worker.stdout.read()
-    worker.send_signal(signal.SIGINT)
+    started, deadline = [], time.monotonic() + 60
+    while time.monotonic() < deadline and worker.poll() is None:
+        line = worker.stdout.readline()
+        started.append(line)
+        if "billing_run" in line:  # the consumer lists its periodic tasks once it runs
+            break
+    assert worker.poll() is None, "".join(started) + worker.stdout.read()
+    worker.send_signal(signal.SIGTERM)
     output, _ = worker.communicate(timeout=20)
+    output = "".join(started) + output
     assert "billing_run" in output and "Traceback" not in output, output
