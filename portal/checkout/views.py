@@ -3,18 +3,16 @@
 Views are thin: the cart and its prices come from ``portal.quoting``; placing the order is
 ``portal.orders.place_order``. No figure sent by the browser is ever used.
 """
-import functools
 
 from flask import Blueprint, abort, current_app, flash, redirect, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from portal.billing import account_refusal
 from portal.checkout import orders
 from portal.checkout.cart import cart_count
 from portal.checkout.forms import OrderForm, VatForm
 from portal.core.access import (billing_contact_required, current_account,
-                                forget_current_account, refusal_page)
+                                forget_current_account, self_service_required)
 from portal.core.db import Prepared, write_transaction
 from portal.core.models import (Account, CartItem, Invoice, Order, OrderLine, PaymentMethod, audit,
                      new_token)
@@ -31,18 +29,6 @@ _payment_methods = Prepared(
     lambda account_id, gateway: PaymentMethod.select()
     .where((PaymentMethod.account == account_id) & (PaymentMethod.gateway == gateway))
     .order_by(PaymentMethod.created_at.desc(), PaymentMethod.id.desc()))
-
-
-def self_service_required(view):
-    """Billing contacts of self-service accounts only; corporate accounts are refused."""
-    @functools.wraps(view)
-    @billing_contact_required
-    def wrapped(*args, **kwargs):
-        refusal = account_refusal(current_account().kind)
-        if refusal:
-            return refusal_page(refusal)
-        return view(*args, **kwargs)
-    return wrapped
 
 
 def priced_cart(account):

@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from peewee import fn
 
-from portal.billing import Problem
+from portal.billing import Problem, account_refusal
 from portal.core.db import Prepared
 from portal.core.http import error_page
 from portal.core.models import Account, CatalogVersion, Plan, Product, Subscription, User
@@ -39,6 +39,25 @@ def billing_contact_required(view):
             return forbidden_for_member()
         return view(*args, **kwargs)
     return wrapped
+
+
+def self_service_required(view):
+    """Billing contacts of self-service accounts only; corporate accounts are refused."""
+    @functools.wraps(view)
+    @billing_contact_required
+    def wrapped(*args, **kwargs):
+        refusal = account_refusal(current_account().kind)
+        if refusal:
+            return refusal_page(refusal)
+        return view(*args, **kwargs)
+    return wrapped
+
+
+def self_service_subscription(subscription_id):
+    """(the account's subscription or 404, the refusal page when the account is corporate)."""
+    subscription = account_subscription(subscription_id)
+    problem = account_refusal(subscription.account.kind)
+    return subscription, (refusal_page(problem) if problem else None)
 
 
 def refusal_page(problem: Problem, product_name=""):

@@ -11,9 +11,9 @@ from flask_login import current_user, login_required
 from jinja2_fragments.flask import render_blocks
 from peewee import JOIN
 
-from portal.billing import HAS_ACCESS, account_refusal, assignment_refusal
+from portal.billing import HAS_ACCESS, assignment_refusal
 from portal.core.access import (account_subscription, billing_contact_required, billing_contacts,
-                                refusal_page)
+                                refusal_page, self_service_subscription)
 from portal.core.db import for_update, write_transaction
 from portal.core.forms import first_errors
 from portal.core.http import error_page, is_htmx, render, see_other
@@ -213,10 +213,9 @@ def invite_member(account_id, name, email, actor):
 @billing_contact_required
 def add_user(subscription_id):
     """Invite someone to the account by name and email; the same answer for any address."""
-    subscription = account_subscription(subscription_id)
-    problem = account_refusal(subscription.account.kind)
-    if problem:
-        return refusal_page(problem)
+    subscription, refusal = self_service_subscription(subscription_id)
+    if refusal:
+        return refusal
     form = NewMemberForm()
     errors = {} if form.validate() else first_errors(form)
     if not errors and User.select().where(

@@ -216,10 +216,7 @@ def _complete(row_id, reference, today):
             period_start=row.period_start, period_end=row.period_end,
             price_cents=row.unit_price_cents, status="active", version=Subscription.version + 1,
             updated_at=utcnow()).where(Subscription.id == subscription.id).execute()
-        if row.due_cents > 0:
-            PaymentAttempt.create(account=account.id, user=contact.id,
-                                  idempotency_key=row.charge_key, amount_cents=row.due_cents,
-                                  status="succeeded")
+        _record_attempt(row, account, contact, "succeeded")
         Renewal.update(state="completed", order=order.id, payment_reference=reference,
                        next_retry_on=None, error_code=None, updated_at=utcnow()).where(
             Renewal.id == row.id).execute()
@@ -242,6 +239,14 @@ def _superseded(row, subscription, reference):
     return None
 
 
+def _record_attempt(row, account, contact, status, code=None):
+    """The renewal's charge attempt, beside the order's (for the activity and the limits)."""
+    if row.due_cents > 0 and row.charge_key:
+        PaymentAttempt.create(account=account.id, user=contact.id,
+                              idempotency_key=row.charge_key, amount_cents=row.due_cents,
+                              status=status, error_code=code[:50] if code else None)
+
+
 def _fail(row_id, code, today):
     """A declined renewal: past due with the next retry, or suspended after the last one."""
     with write_transaction():
@@ -252,10 +257,7 @@ def _fail(row_id, code, today):
         account = subscription.account
         next_try = retry_date(row.period_start, row.attempts, retry_schedule())
         contact = billing_contact(account.id)
-        if row.due_cents > 0 and row.charge_key:
-            PaymentAttempt.create(account=account.id, user=contact.id,
-                                  idempotency_key=row.charge_key, amount_cents=row.due_cents,
-                                  status="declined", error_code=code[:50])
+        _record_attempt(row, account, contact, "declined", code)
         if next_try is not None and subscription.status in ("active", "past_due"):
             Renewal.update(state="failed", error_code=code[:50], next_retry_on=next_try,
                            updated_at=utcnow()).where(Renewal.id == row.id).execute()

@@ -3,9 +3,10 @@ from flask import Blueprint, current_app, flash, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from portal.billing import account_refusal, quote_renewal, renewal_unit_price
+from portal.billing import quote_renewal, renewal_unit_price
 from portal.core.access import (account_subscription, billing_contact_required,
-                                current_account, refusal_page)
+                                current_account, self_service_required,
+                                self_service_subscription)
 from portal.core.clock import today_in
 from portal.core.db import write_transaction
 from portal.core.http import error_page, no_store, render, see_other
@@ -37,13 +38,6 @@ def saved_methods(account_id):
                           PaymentMethod.id.desc()))
 
 
-def self_service_account():
-    """The current account, or the refusal page for a corporate one."""
-    account = current_account()
-    problem = account_refusal(account.kind)
-    return account, (refusal_page(problem) if problem else None)
-
-
 def renewals_ahead(account_id):
     """Whether a subscription of the account will be charged again."""
     return Subscription.select().where(
@@ -61,20 +55,17 @@ def render_methods(status=200, **extra):
 
 
 @bp.get("/payment-methods")
-@billing_contact_required
+@self_service_required
 def payment_methods():
     """The saved cards: brand, last four digits, expiry, holder; which one renewals use."""
-    _account, refusal = self_service_account()
-    return refusal or render_methods()
+    return render_methods()
 
 
 @bp.post("/payment-methods")
-@billing_contact_required
+@self_service_required
 def add_payment_method():
     """Save a new card (through the gateway: only its token and display details)."""
-    account, refusal = self_service_account()
-    if refusal:
-        return refusal
+    account = current_account()
     form = NewCardForm()
     try:
         token = get_gateway().tokenize(form.card())
@@ -103,12 +94,10 @@ def account_method(account_id, method_id):
 
 
 @bp.post("/payment-methods/<int:method_id>/default")
-@billing_contact_required
+@self_service_required
 def make_default(method_id):
     """Renewals are charged to this card from now on."""
-    account, refusal = self_service_account()
-    if refusal:
-        return refusal
+    account = current_account()
     with write_transaction():
         method = account_method(account.id, method_id)
         if method is None:
@@ -124,12 +113,10 @@ def make_default(method_id):
 
 
 @bp.post("/payment-methods/<int:method_id>/remove")
-@billing_contact_required
+@self_service_required
 def remove_payment_method(method_id):
     """Remove a card; the default card stays while a subscription will renew."""
-    account, refusal = self_service_account()
-    if refusal:
-        return refusal
+    account = current_account()
     with write_transaction():
         method = account_method(account.id, method_id)
         if method is None:
@@ -148,10 +135,9 @@ def remove_payment_method(method_id):
 def set_auto_renew(subscription_id):
     """Disattiva / Attiva rinnovo automatico: the value is set, not toggled, so two tabs
     cannot undo each other by surprise."""
-    subscription = account_subscription(subscription_id)
-    problem = account_refusal(subscription.account.kind)
-    if problem:
-        return refusal_page(problem)
+    subscription, refusal = self_service_subscription(subscription_id)
+    if refusal:
+        return refusal
     on = AutoRenewForm().wanted()
     if on is None or subscription.status not in RENEWING:
         return error_page(409, _("Nothing was changed"),
@@ -210,10 +196,9 @@ def render_pay(subscription, status=200, **extra):
 @billing_contact_required
 def pay(subscription_id):
     """Paga ora: the overdue renewal with a saved card or a new one."""
-    subscription = account_subscription(subscription_id)
-    problem = account_refusal(subscription.account.kind)
-    if problem:
-        return refusal_page(problem)
+    subscription, refusal = self_service_subscription(subscription_id)
+    if refusal:
+        return refusal
     if subscription.status not in ("past_due", "suspended"):
         flash(_("%(product)s has nothing to pay.", product=subscription.product.name), "info")
         return see_other(url_for("dashboard.index"))
