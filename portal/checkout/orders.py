@@ -33,7 +33,8 @@ from portal.core.models import (
     audit,
     utcnow,
 )
-from portal.payments.gateway import CardInvalid, GatewayError, PaymentDeclined, get_gateway
+from portal.payments.gateway import (CardInvalid, GatewayError, PaymentDeclined, card_problems,
+                                     get_gateway)
 from portal.subscriptions.quotes import cart_entries, quote_for
 
 log = logging.getLogger(__name__)
@@ -79,13 +80,15 @@ class PaymentRequired(OrderError):
 
 
 class CardRejected(OrderError):
-    """The new card's details are invalid (``code``, ``field``); nothing was charged."""
+    """The new card's details are invalid (``code``, ``field``, and ``problems``: every
+    field at fault with its code); nothing was charged."""
 
-    def __init__(self, code, field):
-        """Keep the code and the form field at fault."""
+    def __init__(self, code, field, problems=None):
+        """Keep the code, the form field at fault and all the problems."""
         super().__init__(code)
         self.code = code
         self.field = field
+        self.problems = dict(problems or {field: code})
 
 
 class PaymentFailed(OrderError):
@@ -262,10 +265,15 @@ def _payment_method(account, payment, gateway, quote, today):
     if quote.due <= 0:
         return None, False
     if payment.card is not None:
+        # every field checked here, whatever the gateway reports: one round trip fixes all
+        problems = card_problems(payment.card, today)
+        if problems:
+            field_name, code = next(iter(problems.items()))
+            raise CardRejected(code, field_name, problems)
         try:
             token = gateway.tokenize(payment.card)
         except CardInvalid as error:
-            raise CardRejected(error.code, error.field) from None
+            raise CardRejected(error.code, error.field, error.problems) from None
         method = create(
             PaymentMethod, account=account, gateway=gateway.name, token=token.token,
             brand=token.brand, last4=token.last4, exp_month=token.exp_month,
