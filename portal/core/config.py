@@ -16,6 +16,8 @@ DEFAULTS = {
     "BABEL_DEFAULT_LOCALE": "it",
     "BABEL_DEFAULT_TIMEZONE": "Europe/Rome",
     "LANGUAGES": ["it", "en", "de"],
+    # The translators' pseudo-locale ("qps") in the language switcher; ignored in production.
+    "PSEUDO_LOCALE": False,
     "CATALOG_PATH": None,  # default: catalog.toml beside the package
     "CORPORATE_PORTAL_URL": "https://corporate-billing.example.com",
     "SUPPORT_EMAIL": "assistenza@example.com",
@@ -56,6 +58,7 @@ ENVIRONMENT = {
     "FIXED_TODAY": str,
     "CATALOG_PATH": str,
     "PROXY_FIX": int,
+    "PSEUDO_LOCALE": lambda v: v.lower() in ("1", "true", "yes", "on"),
     "RATELIMIT_STORAGE_URI": str,
     "SESSION_COOKIE_SECURE": lambda v: v.lower() in ("1", "true", "yes", "on"),
     "RATELIMIT_ENABLED": lambda v: v.lower() in ("1", "true", "yes", "on"),
