@@ -105,7 +105,9 @@ def pseudo_text(text):
             out.append(piece)
         else:
             out.append(piece.translate(_PSEUDO_ACCENTS))
-    padding = "~" * max(1, round(len(text) * 0.3))
+    # the padding is words (a line may break between them), like a longer translation
+    extra = max(1, round(len(text) * 0.3))
+    padding = " ".join("~" * min(5, extra - start) for start in range(0, extra, 6))
     return "[" + "".join(out) + " " + padding + "]"
 
 
