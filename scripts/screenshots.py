@@ -122,7 +122,7 @@ def walk(page):
         ("review-declined", review_declined),
         ("confirmation", confirmation),
         ("licenses", goto("/subscriptions/1/licenses")),
-        ("my-licenses", goto("/licenses")),
+        ("my-licenses", goto("/my-licenses")),
         ("cart", goto("/cart")),
         ("invoices", goto("/invoices")),
         ("activity", goto("/activity")),

@@ -72,7 +72,7 @@ def test_out_of_range_counts_show_the_servers_message_and_disable_the_button(
 def test_no_page_scrolls_sideways_on_a_phone(server, open_page, viewport):
     page, flow = logged_in(server, open_page, f"ux-phone-{viewport['width']}", viewport)
     for path in ("/", "/subscriptions/1/change", "/subscriptions/2/change",
-                 "/subscriptions/1/licenses", "/licenses", "/invoices", "/activity",
+                 "/subscriptions/1/licenses", "/my-licenses", "/invoices", "/activity",
                  "/cart", "/support"):
         page.goto(path)
         assert page_width(page) <= viewport["width"], f"{path} scrolls sideways"
