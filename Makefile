@@ -18,7 +18,7 @@ UV := $(TOOLS)/bin/uv
 COMPILE := $(UV) pip compile pyproject.toml --quiet --generate-hashes --python-version 3.11 \
 	--extra postgres --custom-compile-command "make lock"
 
-.PHONY: run test install catalogs db bench clean lock upgrade check-lock audit
+.PHONY: run test install catalogs db bench clean lock upgrade check-lock audit screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +75,12 @@ test: check-lock audit
 	  TEST_DATABASE_URL="$$TEST_POSTGRES_URL" $(BIN)/python -m pytest -n 2 --durations=15 \
 	    -m "not browser" $(PYTEST_ARGS); \
 	fi
+
+# Every page and state in it, en, de and the pseudo-locale, at 1280 and 390 px:
+# screenshots/index.html (git-ignored). Needs Chromium, like the browser tests.
+screenshots: $(TEST_STAMP)
+	$(BIN)/pybabel compile -d translations -f 2>&1 | tail -n 1
+	$(BIN)/python scripts/screenshots.py
 
 bench: $(TEST_STAMP)
 	$(BIN)/python bench/run.py

@@ -35,8 +35,11 @@ def saved_locale(email=GIULIA):
     (None, "it"),
     ("en", "en"),
     ("it", "it"),
-    ("en-US,en;q=0.9", "en"),
-    ("en-GB", "en"),
+    # the catalog is English; dates and numbers follow the browser's variant of it
+    ("en-US,en;q=0.9", "en-US"),
+    ("en-GB", "en-GB"),
+    ("en-GB,en;q=0.9,it;q=0.5", "en-GB"),
+    ("en-QQ", "en"),                   # a region Babel does not know: plain English
     ("ja-JP,ja;q=0.9", "it"),          # unknown locale: Italian
     ("fr, en;q=0.5", "en"),
     ("ja, it;q=0.4, en;q=0.8", "en"),  # quality order wins
@@ -47,6 +50,17 @@ def test_accept_language_then_italian(client, accept, expected):
     response = client.get("/login", headers=headers)
     assert response.status_code == 200
     assert html_lang(response) == expected
+
+
+@pytest.mark.parametrize("accept, expected", [
+    ("en-US", "Dec 10, 2026"),
+    ("en-GB", "10 Dec 2026"),
+    ("de-AT,de;q=0.9", "10.12.2026"),
+])
+def test_dates_follow_the_browsers_variant_of_the_language(browser, accept, expected):
+    browser.login(GIULIA)
+    body = browser.get("/", headers={"Accept-Language": accept}).get_data(as_text=True)
+    assert f'<span class="nowrap">{expected}</span>' in body
 
 
 def test_session_choice_beats_accept_language(browser):

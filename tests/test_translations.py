@@ -191,7 +191,8 @@ GERMAN = {
     "Complete transaction": "Transaktion abschließen",
     "Add to cart": "In den Warenkorb",
     "Edit order": "Bestellung bearbeiten",
-    "Place order": "Bestellung aufgeben",
+    # § 312j BGB: the button that places a paid order says so
+    "Place order": "Zahlungspflichtig bestellen",
     "VAT number": "USt-IdNr.",
 }
 
@@ -342,7 +343,7 @@ def test_german_dates_numbers_and_rates(app):
 def test_switcher_lists_german_and_german_is_served(client):
     body = client.get("/login", headers={"Accept-Language": "de-DE,de;q=0.9"}).get_data(
         as_text=True)
-    assert '<html lang="de"' in body
+    assert '<html lang="de-DE"' in body  # the browser's variant: its dates and numbers
     assert '<option value="de" lang="de" selected>Deutsch</option>' in body
     assert '<option value="it" lang="it" >Italiano</option>' in body
     assert "Beim Abrechnungscenter anmelden" in body

@@ -1,9 +1,9 @@
 """The login form and the language switcher."""
-from flask import current_app
 from wtforms import HiddenField, PasswordField, SelectField, StringField
 
 from portal.accounts.users import EMAIL_MAX
 from portal.core.forms import PostForm, bounded
+from portal.core.i18n import offered_locales
 
 #: Longer than any password anyone types; hashing a pasted megabyte would be a cheap DoS.
 PASSWORD_MAX = 1024
@@ -26,4 +26,4 @@ class LocaleForm(PostForm):
     def __init__(self, *args, **kwargs):
         """Offer the languages of this app's configuration."""
         super().__init__(*args, **kwargs)
-        self.locale.choices = list(current_app.config["LANGUAGES"])
+        self.locale.choices = offered_locales()

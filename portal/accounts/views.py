@@ -14,6 +14,7 @@ from portal.core.models import LoginLock, User, password_hash_method, utcnow
 from portal.core.security import csrf
 from portal.core.throttle import LOGIN_LIMIT, client_address, limiter
 from portal.core.http import render, safe_next, see_other
+from portal.core.i18n import PSEUDO_LOCALE
 
 bp = Blueprint("auth", __name__)
 
@@ -130,7 +131,7 @@ def set_locale():
     form = LocaleForm()
     if form.validate():
         session["locale"] = form.locale.data
-        if current_user.is_authenticated:
+        if current_user.is_authenticated and form.locale.data != PSEUDO_LOCALE:
             with db.atomic():
                 User.update(locale=form.locale.data).where(User.id == current_user.id).execute()
     return see_other(safe_next(form.next.data, url_for("dashboard.index")))

@@ -66,7 +66,8 @@ from portal.core.models import (
     audit,
     utcnow,
 )
-from portal.payments.gateway import CardInvalid, GatewayError, PaymentDeclined, get_gateway
+from portal.payments.gateway import (CardInvalid, GatewayError, PaymentDeclined, card_problems,
+                                     get_gateway)
 from portal.subscriptions.quotes import cart_entries, quote_for
 
 log = logging.getLogger(__name__)
@@ -121,13 +122,15 @@ class PaymentRequired(OrderError):
 
 
 class CardRejected(OrderError):
-    """The new card's details are invalid (``code``, ``field``); nothing was charged."""
+    """The new card's details are invalid (``code``, ``field``, and ``problems``: every
+    field at fault with its code); nothing was charged."""
 
-    def __init__(self, code, field):
-        """Keep the code and the form field at fault."""
+    def __init__(self, code, field, problems=None):
+        """Keep the code, the form field at fault and all the problems."""
         super().__init__(code)
         self.code = code
         self.field = field
+        self.problems = dict(problems or {field: code})
 
 
 class PaymentFailed(OrderError):
@@ -340,8 +343,13 @@ def _payment_method(account, payment, token, card_error, quote, today, gateway_n
     if quote.due <= 0:
         return None, None
     if payment.card is not None:
+        # every field checked here, whatever the gateway reports: one round trip fixes all
+        problems = card_problems(payment.card, today)
+        if problems:
+            field_name, code = next(iter(problems.items()))
+            raise CardRejected(code, field_name, problems)
         if card_error is not None:
-            raise CardRejected(card_error.code, card_error.field)
+            raise CardRejected(card_error.code, card_error.field, card_error.problems)
         return None, {"gateway": gateway_name, "token": token.token,
                       "brand": token.brand, "last4": token.last4,
                       "exp_month": token.exp_month, "exp_year": token.exp_year,

@@ -152,7 +152,7 @@ def order_refused(error, card_form, key=""):
         return render_review(429, payment_error="too_many_failed_payments",
                              card_form=card_form)
     if isinstance(error, orders.CardRejected):
-        return render_review(422, card_errors={error.field: error.code}, card_form=card_form)
+        return render_review(422, card_errors=error.problems, card_form=card_form)
     if isinstance(error, orders.PaymentFailed):
         if not error.declined and orders.KEY_PATTERN.fullmatch(key or ""):
             # The gateway failed, perhaps after charging (a timeout): the retry must carry

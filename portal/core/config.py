@@ -19,6 +19,8 @@ DEFAULTS = {
     "BABEL_DEFAULT_LOCALE": "it",
     "BABEL_DEFAULT_TIMEZONE": "Europe/Rome",
     "LANGUAGES": ["it", "en", "de"],
+    # The translators' pseudo-locale ("qps") in the language switcher; ignored in production.
+    "PSEUDO_LOCALE": False,
     "CATALOG_PATH": None,  # default: catalog.toml beside the package
     "CORPORATE_PORTAL_URL": "https://corporate-billing.example.com",
     "SUPPORT_EMAIL": "assistenza@example.com",
@@ -87,6 +89,7 @@ ENVIRONMENT = {
     "BILLING_RUN_MINUTES": int,
     "HUEY_REDIS_URL": str,
     "HUEY_SQLITE_PATH": str,
+    "PSEUDO_LOCALE": lambda v: v.lower() in ("1", "true", "yes", "on"),
     "RATELIMIT_STORAGE_URI": str,
     "SESSION_COOKIE_SECURE": _flag,
     "RATELIMIT_ENABLED": _flag,

@@ -1,13 +1,14 @@
 """Shared view helpers: htmx-aware rendering, redirects, safe ``next`` and error pages."""
 from urllib.parse import unquote_to_bytes, urlsplit
 
-from flask import make_response, redirect, render_template, request
+from flask import current_app, make_response, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_htmx import HTMX
 from flask_htmx import make_response as htmx_response
 from flask_wtf.csrf import CSRFError
 from jinja2_fragments.flask import render_block, render_blocks
-from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import BadRequest, HTTPException
+from werkzeug.routing import RequestRedirect
 
 htmx = HTMX()
 
@@ -62,6 +63,44 @@ def safe_next(target, default=None):
     return target
 
 
+def shows_page(path):
+    """Whether a GET of ``path`` (a path on this site) reaches a page of the portal."""
+    adapter = current_app.url_map.bind(request.host)
+    try:
+        adapter.match(urlsplit(path).path, method="GET")
+    except RequestRedirect:
+        return True
+    except HTTPException:  # 404, or 405: a path that only takes a POST
+        return False
+    return True
+
+
+def return_path():
+    """Where a form of every page (the language switcher) brings the user back to.
+
+    The current page when it can be shown again with a GET; after a POST that answered with
+    a page (a refused payment at ``/checkout/order``), the page the form was sent from.
+    """
+    if request.method in ("GET", "HEAD"):
+        return request.full_path.rstrip("?")
+    if shows_page(request.path):
+        return request.path
+    referrer = safe_next(_same_site_path(request.referrer))
+    if referrer and shows_page(referrer):
+        return referrer
+    return "/"
+
+
+def _same_site_path(url):
+    """The path and query of ``url`` when it points at this site, else None."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.netloc and parts.netloc != request.host:
+        return None
+    return parts.path + ("?" + parts.query if parts.query else "")
+
+
 def no_store(response):
     """Prices, keys, invoices and account data must not be kept by a browser or a proxy."""
     response.headers["Cache-Control"] = "no-store"
@@ -82,6 +121,8 @@ def error_page(status, title=None, message=None, page="errors/error.html",
 def init_app(app):
     """Register flask-htmx, ``Vary: HX-Request`` and the error handlers."""
     htmx.init_app(app)
+
+    app.jinja_env.globals["return_path"] = return_path
 
     @app.after_request
     def _vary(response):

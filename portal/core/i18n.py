@@ -1,10 +1,17 @@
 """Locale selection and the Jinja filters that format money, dates and numbers."""
 import datetime as dt
 import functools
+import io
+import os
+import re
 from decimal import Decimal
 
+from babel import Locale, UnknownLocaleError
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal, format_percent
-from flask import current_app, g, has_app_context, request, session
+from babel.support import Translations
+from flask import current_app, g, has_app_context, has_request_context, request, session
 from flask_babel import Babel, format_date, get_locale, get_translations
 from flask_login import current_user
 
@@ -16,7 +23,31 @@ def available_locales():
     return current_app.config["LANGUAGES"]
 
 
-def select_locale():
+#: The pseudo-locale for translators: English with accents and 30 % longer messages, so that
+#: a string left out of the catalogs or cut off by the layout stands out in the screenshots.
+PSEUDO_LOCALE = "qps"
+
+
+def pseudo_locale_enabled():
+    """The pseudo-locale is a development tool: offered only when asked for, never in
+    production."""
+    config = current_app.config
+    return bool(config.get("PSEUDO_LOCALE")) and config.get("ENV_NAME") != "production"
+
+
+def offered_locales():
+    """The languages of the switcher: the portal's, plus the pseudo-locale in development."""
+    languages = list(available_locales())
+    return languages + [PSEUDO_LOCALE] if pseudo_locale_enabled() else languages
+
+
+def pseudo_locale_active():
+    """Whether this request shows the pseudo-locale (chosen in the session, development)."""
+    return (has_request_context() and session.get("locale") == PSEUDO_LOCALE
+            and pseudo_locale_enabled())
+
+
+def chosen_language():
     """The user's saved preference, then the session, then Accept-Language, then Italian."""
     languages = available_locales()
     if current_user and current_user.is_authenticated and current_user.locale in languages:
@@ -28,6 +59,83 @@ def select_locale():
         if best:
             return best
     return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def regional_variant(language):
+    """The browser's own variant of ``language`` (``en_GB`` for an en-GB browser), so that
+    dates and numbers follow it; the messages stay those of ``language``'s catalog."""
+    if not request:
+        return language
+    for tag, _quality in request.accept_languages:
+        parts = re.split(r"[-_]", tag)
+        if len(parts) == 2 and parts[0].lower() == language and parts[1].isalpha():
+            try:
+                return str(Locale.parse(f"{language}_{parts[1].upper()}"))
+            except (ValueError, UnknownLocaleError):
+                continue
+    return language
+
+
+def select_locale():
+    """The locale of the request: the chosen language in the browser's regional variant
+    (the pseudo-locale formats like English)."""
+    if pseudo_locale_active():
+        return "en"
+    return regional_variant(chosen_language())
+
+
+def messages_key():
+    """What the request's messages depend on: the locale, or the pseudo-locale (which
+    formats like English but has messages of its own). Keys caches of rendered text."""
+    return PSEUDO_LOCALE if pseudo_locale_active() else str(get_locale())
+
+
+def language_of(locale_name):
+    """``en_GB`` → ``en``: the catalog's language of a locale."""
+    return locale_name.split("_")[0]
+
+
+def pseudo_text(text):
+    """``Order summary`` → ``[Óŕðéŕ šûɱɱåŕý ~~~~]``: accented, 30 % longer, placeholders
+    (``%(name)s``, ``%s``) and markup left intact."""
+    out = []
+    for piece in re.split(r"(%\([a-z_]+\)[sd]|%[sd]|<[^>]+>|&[a-z]+;)", text):
+        if piece.startswith(("%", "<", "&")):
+            out.append(piece)
+        else:
+            out.append(piece.translate(_PSEUDO_ACCENTS))
+    # the padding is words (a line may break between them), like a longer translation
+    extra = max(1, round(len(text) * 0.3))
+    padding = " ".join("~" * min(5, extra - start) for start in range(0, extra, 6))
+    return "[" + "".join(out) + " " + padding + "]"
+
+
+_PSEUDO_ACCENTS = str.maketrans("aceginorsuyzACEGINORSUYZ", "åçéĝîñöŕšûýžÅÇÉĜÎÑÖŔŠÛÝŽ")
+
+
+@functools.lru_cache(maxsize=4)
+def pseudo_translations(english_po_path):
+    """The pseudo-locale's catalog, generated from the English one (kept in memory only)."""
+    with open(english_po_path, "rb") as handle:
+        catalog = read_po(handle)
+    for message in catalog:
+        if not message.id:
+            continue
+        if isinstance(message.id, tuple):  # plural: every form from the English plural
+            forms = max(len(message.string), 2)
+            message.string = tuple(pseudo_text(message.id[min(i, 1)]) for i in range(forms))
+        else:
+            message.string = pseudo_text(message.id)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return Translations(fp=buffer)
+
+
+def english_catalog_path():
+    """The English catalog the pseudo-locale is generated from."""
+    folder = current_app.config["BABEL_TRANSLATION_DIRECTORIES"].split(";")[0]
+    return os.path.join(folder, "en", "LC_MESSAGES", "messages.po")
 
 
 def locale_name():
@@ -49,6 +157,8 @@ def locale_name():
 def translations():
     """flask-babel's translations for the request's locale, remembered on ``g`` like
     ``locale_name`` (``g.pop("translations", None)`` after ``flask_babel.refresh()``)."""
+    if pseudo_locale_active():
+        return pseudo_translations(english_catalog_path())
     if not has_app_context():
         return get_translations()
     found = g.get("translations")
@@ -120,7 +230,8 @@ def date(value, style="medium"):
 
 
 #: Native names shown in the language switcher (not translated, by convention).
-LANGUAGE_NAMES = {"it": "Italiano", "en": "English", "de": "Deutsch"}
+LANGUAGE_NAMES = {"it": "Italiano", "en": "English", "de": "Deutsch",
+                  PSEUDO_LOCALE: "Pseudo (qps)"}
 
 
 def init_app(app):
@@ -138,5 +249,8 @@ def init_app(app):
 
     @app.context_processor
     def _locale_context():
-        return {"current_locale": locale_name(), "language_names": LANGUAGE_NAMES,
-                "languages": available_locales()}
+        name = locale_name()
+        return {"current_locale": PSEUDO_LOCALE if pseudo_locale_active()
+                else language_of(name),
+                "locale_tag": name.replace("_", "-"),
+                "language_names": LANGUAGE_NAMES, "languages": offered_locales()}

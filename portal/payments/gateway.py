@@ -55,8 +55,8 @@ from portal.core.db import write_transaction
 from portal.core.models import SandboxCharge, SandboxToken
 
 __all__ = [
-    "CardDetails", "CardToken", "Charge", "PaymentError", "CardInvalid", "PaymentDeclined",
-    "GatewayError", "Gateway", "SandboxGateway", "GATEWAYS", "register_gateway",
+    "CardDetails", "CardToken", "card_problems", "Charge", "PaymentError", "CardInvalid",
+    "PaymentDeclined", "GatewayError", "Gateway", "SandboxGateway", "GATEWAYS", "register_gateway",
     "get_gateway", "parse_expiry", "SANDBOX_TEST_CARDS",
 ]
 
@@ -73,13 +73,15 @@ class PaymentError(Exception):
 class CardInvalid(PaymentError):
     """The card details cannot be used (bad number, expiry, CVC or holder): fix the form.
 
-    ``field`` names the form field at fault.
+    ``field`` names the form field at fault; ``problems`` maps every field at fault to its
+    code (``card_problems``), when the gateway knows them all.
     """
 
-    def __init__(self, code, field="card_number"):
-        """Keep the code and the field it belongs to."""
+    def __init__(self, code, field="card_number", problems=None):
+        """Keep the code, the field it belongs to and all the problems."""
         super().__init__(code)
         self.field = field
+        self.problems = dict(problems or {field: code})
 
 
 class PaymentDeclined(PaymentError):
@@ -193,6 +195,31 @@ def card_brand(digits):
     return "card"
 
 
+def card_problems(card, today):
+    """Every problem of a typed card as ``{form field: code}``, in the form's order (empty
+    when the card may be sent to the gateway). All fields are checked, so the customer can
+    fix them in one go; an empty field gets its own code ("enter the number", not "invalid")."""
+    problems = {}
+    digits = re.sub(r"[\s-]+", "", card.number or "")
+    if not " ".join((card.holder or "").split()) or len(card.holder or "") > 200:
+        problems["card_holder"] = "invalid_holder"
+    if not digits:
+        problems["card_number"] = "missing_number"
+    elif not re.fullmatch(r"\d{12,19}", digits, re.ASCII) or not luhn_ok(digits):
+        problems["card_number"] = "invalid_number"
+    if (card.exp_month is None or card.exp_year is None
+            or not 1 <= card.exp_month <= 12 or card.exp_year > today.year + 30):
+        problems["card_expiry"] = "invalid_expiry"
+    elif (card.exp_year, card.exp_month) < (today.year, today.month):
+        problems["card_expiry"] = "expired_card"
+    cvc_length = 4 if digits and card_brand(digits) == "amex" else 3
+    if not card.cvc:
+        problems["card_cvc"] = "missing_cvc"
+    elif not re.fullmatch(r"\d{%d}" % cvc_length, card.cvc, re.ASCII):
+        problems["card_cvc"] = "invalid_cvc"
+    return problems
+
+
 #: number → outcome of a charge: None succeeds, ("declined"|"error", code) fails.
 SANDBOX_TEST_CARDS = {
     "4242424242424242": None,
@@ -226,22 +253,13 @@ class SandboxGateway(Gateway):
 
     def tokenize(self, card):
         """Check the card like a real gateway would and keep only its outcome."""
-        digits = re.sub(r"[\s-]+", "", card.number or "")
-        if not re.fullmatch(r"\d{12,19}", digits, re.ASCII) or not luhn_ok(digits):
-            raise CardInvalid("invalid_number", "card_number")
-        today = self._today()
-        if (card.exp_month is None or card.exp_year is None
-                or not 1 <= card.exp_month <= 12 or card.exp_year > today.year + 30):
-            raise CardInvalid("invalid_expiry", "card_expiry")
-        if (card.exp_year, card.exp_month) < (today.year, today.month):
-            raise CardInvalid("expired_card", "card_expiry")
+        problems = card_problems(card, self._today())
+        if problems:
+            field_name, code = next(iter(problems.items()))
+            raise CardInvalid(code, field_name, problems)
+        digits = re.sub(r"[\s-]+", "", card.number)
         brand = card_brand(digits)
-        cvc_length = 4 if brand == "amex" else 3
-        if not re.fullmatch(r"\d{%d}" % cvc_length, card.cvc or "", re.ASCII):
-            raise CardInvalid("invalid_cvc", "card_cvc")
-        holder = " ".join((card.holder or "").split())
-        if not holder or len(holder) > 200:
-            raise CardInvalid("invalid_holder", "card_holder")
+        holder = " ".join(card.holder.split())
         token = "sandbox_tok_" + secrets.token_urlsafe(18)
         outcome = SANDBOX_TEST_CARDS.get(digits, _UNKNOWN_CARD)
         kind, code = outcome if outcome is not None else ("succeeds", None)

@@ -9,18 +9,20 @@ from portal.billing import MAX_LICENSES, change_refusals, plan_problem
 from portal.core.access import account_subscription, billing_contact_required, refusal_page
 from portal.catalog.store import plans_by_product
 from portal.core.db import Prepared, write_transaction
-from portal.core.i18n import locale_name
 from portal.core.models import CartItem, LicenseAssignment, audit
 from portal.subscriptions.forms import ChangeForm
 from portal.subscriptions.quotes import plan_price, quote_for, validate_request
 from portal.core.http import is_htmx, render, see_other
+from portal.core.i18n import messages_key
 
 bp = Blueprint("change", __name__)
 
 TEMPLATE = "change/edit.html"
 #: Regions the summary request swaps: the summary itself, then out-of-band the parts of the
-#: form that depend on the choice (prices for the frequency, messages, the action button).
-SUMMARY_BLOCKS = ["order_summary", "plan_prices", "field_errors", "order_actions"]
+#: form that depend on the choice (the short status line screen readers announce, prices for
+#: the frequency, messages, the action bar).
+SUMMARY_BLOCKS = ["order_summary", "summary_status", "plan_prices", "field_errors",
+                  "order_actions"]
 
 
 def plan_cards(subscription, current, choice):
@@ -112,7 +114,7 @@ def render_part(name, *args):
     if environment.auto_reload:  # development: templates may change under us
         module = environment.get_template("change/_parts.html").module
         return getattr(module, name)(*args)
-    return _cached_part(name, args, locale_name(), id(environment))
+    return _cached_part(name, args, messages_key(), id(environment))
 
 
 def price_box(price, frequency, oob=False):

@@ -24,6 +24,32 @@
     input.dispatchEvent(new Event("change", { bubbles: true }));
   });
 
+  // Live summary: from the moment a choice changes until the server's summary for it arrives
+  // (it swaps in a fresh button), the order button would order figures nobody has seen.
+  function summaryIsStale(event) {
+    var form = event.target.form;
+    if (!form || !form.hasAttribute("data-live-form")) { return; }
+    form.querySelectorAll("[data-order-button]").forEach(function (button) {
+      button.disabled = true;
+      button.setAttribute("aria-disabled", "true");
+    });
+    var summary = document.getElementById("order-summary");
+    if (summary) { summary.setAttribute("aria-busy", "true"); }
+  }
+  document.addEventListener("input", summaryIsStale);
+  document.addEventListener("change", summaryIsStale);
+
+  // An error summary at the top of a page that was sent back takes the focus, so that the
+  // keyboard and a screen reader start from the list of what to fix.
+  function focusErrorSummary(root) {
+    var summary = root.querySelector && root.querySelector("[data-focus-on-load]");
+    if (summary) { summary.focus(); }
+  }
+  document.addEventListener("DOMContentLoaded", function () { focusErrorSummary(document); });
+  document.addEventListener("htmx:afterSettle", function (event) {
+    focusErrorSummary(event.detail.elt.parentNode || document);
+  });
+
   // Enter in a live form's field refreshes the summary instead of posting the page.
   document.addEventListener("keydown", function (event) {
     var el = event.target;

@@ -80,7 +80,10 @@ def test_declined_card_changes_nothing(fresh_server, open_page, lang):
 
     error = page.locator("#payment-error")
     expect(error).to_have_attribute("data-code", "card_declined")
-    expect(error).to_have_attribute("role", "alert")
+    # listed in the error summary at the top, which is announced and takes the focus
+    expect(page.locator("#error-summary")).to_have_attribute("role", "alert")
+    expect(page.locator("#error-summary")).to_be_focused()
+    expect(page.locator("#error-summary")).to_contain_text(error.inner_text())
     expect(page.locator("#card_number")).to_have_value("")  # never shown back
     flow.check("declined")
 
