@@ -232,7 +232,7 @@ def test_concurrent_enables_and_disables_at_the_limit_never_exceed_it(app, giuli
 # ------------------------------------------------------------ an exception mid-transaction
 
 
-@pytest.mark.parametrize("step", ["_issue_invoice", "_update_balance", "audit"])
+@pytest.mark.parametrize("step", ["issue_invoice", "_update_balance", "audit"])
 def test_an_exception_after_the_subscription_update_rolls_everything_back(
         app, giulia, monkeypatch, step):
     app.config["PROPAGATE_EXCEPTIONS"] = False  # see the 500 page a user would see

@@ -283,6 +283,21 @@ def fill_version_3(catalog_path):
     db.execute_sql('UPDATE "subscription" SET price_cents = 11900 WHERE status = \'active\'')
 
 
+def fill_version_4(catalog_path):
+    """Version 4 added auto-renew, default cards (defaults here) and the renewals."""
+    fill_version_3(catalog_path)
+    db.execute_sql(
+        'INSERT INTO "renewal" (subscription_id, period_start, period_end, state, plan_id, '
+        "licenses, frequency, unit_price_cents, subtotal_cents, vat_rate, vat_reason, "
+        "vat_cents, total_cents, applied_cents, due_cents, attempts, charge_key, "
+        "payment_method_id, payment_reference, error_code, next_retry_on, order_id, "
+        "created_at, updated_at) SELECT id, period_end, period_end, 'failed', plan_id, "
+        "licenses, frequency, 11900, 59500, '0.22', 'it_vat', 13090, 72590, 0, 72590, 1, "
+        "'renewal-1-1-x', NULL, NULL, 'card_declined', period_end, NULL, "
+        "'2026-11-10 09:00:00', '2026-11-10 09:00:00' FROM \"subscription\" "
+        "WHERE status = 'active' AND account_id = 1")
+
+
 #: For every version below LATEST: how to fill a database of that version. A new migration
 #: adds an entry for the version before it (often the previous fill plus its new columns).
 FILL = {
@@ -290,6 +305,7 @@ FILL = {
     # Version 2 only added columns with defaults: the same rows, the counters at 0.
     2: fill_with_version_1_models,
     3: fill_version_3,
+    4: fill_version_4,
 }
 
 

@@ -2,7 +2,8 @@
 
 ``place_order`` re-validates the cart and re-prices it; the customer's review is honoured only
 when its fingerprint still matches. Then, in one write transaction: subscriptions, order and
-lines, invoice (progressive number per calendar year), ledger and cached balance, audit events,
+lines, invoice (progressive number per calendar year, with its snapshot:
+``portal.invoices.numbering``), ledger and cached balance, audit events,
 the emptied cart and, last, the charge. A failed charge rolls all of that back; the failed
 attempt is then recorded on its own.
 
@@ -19,11 +20,10 @@ from peewee import IntegrityError, fn
 
 from portal.catalog.store import products_by_id
 from portal.core.clock import today_in
-from portal.core.db import Prepared, create, db, for_update, is_postgres, write_transaction
+from portal.core.db import Prepared, create, for_update, write_transaction
 from portal.core.models import (
     Account,
     CartItem,
-    Invoice,
     LedgerEntry,
     Order,
     OrderLine,
@@ -33,6 +33,7 @@ from portal.core.models import (
     audit,
     utcnow,
 )
+from portal.invoices.numbering import issue_invoice
 from portal.payments.gateway import CardInvalid, GatewayError, PaymentDeclined, get_gateway
 from portal.subscriptions.quotes import cart_entries, quote_for
 
@@ -135,8 +136,6 @@ _saved_method = Prepared(
     lambda method_id, account_id, gateway: PaymentMethod.select()
     .where((PaymentMethod.id == method_id) & (PaymentMethod.account == account_id)
            & (PaymentMethod.gateway == gateway)).limit(1))
-_last_invoice_sequence = Prepared(
-    lambda year: Invoice.select(fn.MAX(Invoice.sequence)).where(Invoice.year == year).tuples())
 _ledger_sum = Prepared(  # the same sum as models.ledger_sum
     lambda account_id: LedgerEntry.select(fn.COALESCE(fn.SUM(LedgerEntry.amount_cents), 0))
     .where(LedgerEntry.account == account_id).tuples())
@@ -292,7 +291,7 @@ def _write_order(account, user, key, quote, entries, method, new_card):
     by_subscription = {entry.subscription.id: entry for entry in entries}
     for line in quote.lines:
         _apply_line(order, account, user, line, by_subscription[line.subscription_id])
-    invoice = _issue_invoice(order, account, quote.today)
+    invoice = issue_invoice(order, account, quote.today)
     _update_balance(order, account, quote)
     if new_card:
         audit(account, user, "payment_method.added", payment_method_id=method.id,
@@ -336,24 +335,6 @@ def _apply_line(order, account, user, line, entry):
           new={"plan": line.new_plan.code, "licenses": line.new_licenses,
                "frequency": line.new_frequency, "period_start": line.period_start.isoformat(),
                "period_end": line.period_end.isoformat()})
-
-
-def _issue_invoice(order, account, today):
-    """The invoice with the next number of the calendar year (2026/000001, ...)."""
-    if is_postgres():
-        # Numbers must be gapless and unique per year across accounts: one issuer at a time.
-        db.execute_sql("LOCK TABLE invoice IN SHARE ROW EXCLUSIVE MODE")
-    year = today.year
-    last = _last_invoice_sequence.first(int(year))[0] or 0
-    sequence = last + 1
-    invoice = create(
-        Invoice, order=order, account=account, year=year, sequence=sequence,
-        number=f"{year}/{sequence:06d}", issued_on=today, buyer_name=account.name,
-        buyer_address=account.address, buyer_country=account.country,
-        buyer_vat_number=account.vat_number)
-    audit(account, order.user_id, "invoice.issued", invoice_id=invoice.id, number=invoice.number,
-          order_id=order.id)
-    return invoice
 
 
 def _update_balance(order, account, quote):

@@ -3,6 +3,7 @@ import datetime as dt
 import functools
 from decimal import Decimal
 
+from babel import Locale
 from babel.numbers import format_currency, format_decimal, format_percent
 from flask import current_app, request, session
 from flask.globals import _cv_app
@@ -130,6 +131,30 @@ def date(value, style="medium"):
     return format_date(value, format=style)  # a datetime is converted to the user's zone
 
 
+@_memo
+def _territories(locale):
+    """{ISO 3166 alpha-2 code: name} in ``locale`` (Babel also lists regions such as "150"
+    and "ZZ" unknown: left out)."""
+    names = Locale.parse(locale).territories
+    return {code: name for code, name in names.items()
+            if len(code) == 2 and code.isalpha() and code not in ("ZZ", "EU", "EZ", "UN", "QO")}
+
+
+def country_name(code):
+    """A country's name in the current locale (the code itself when unknown)."""
+    return _territories(_locale_name()).get(code, code or "")
+
+
+def country_choices():
+    """[(code, name)] of every country, sorted by name in the current locale."""
+    return sorted(_territories(_locale_name()).items(), key=lambda item: item[1])
+
+
+def country_codes():
+    """The country codes the billing details accept."""
+    return frozenset(_territories("en"))
+
+
 #: Native names shown in the language switcher (not translated, by convention).
 LANGUAGE_NAMES = {"it": "Italiano", "en": "English", "de": "Deutsch"}
 
@@ -150,4 +175,5 @@ def init_app(app):
     @app.context_processor
     def _locale_context():
         return {"current_locale": _locale_name(), "language_names": LANGUAGE_NAMES,
+                "country_name": country_name,
                 "languages": available_locales()}

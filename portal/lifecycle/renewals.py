@@ -126,7 +126,7 @@ def _reserve(subscription, period_start, today):
     unit = renewal_unit_price(plan, subscription.frequency, subscription.price_cents)
     quote = quote_renewal(unit_price=unit, licenses=subscription.licenses,
                           frequency=subscription.frequency, period_start=period_start,
-                          country=account.country, vat_number=account.vat_number,
+                          country=account.country, vat_number=account.taxable_vat_number,
                           balance=account.balance_cents)
     row = Renewal.create(
         subscription=subscription.id, period_start=quote.period_start,
