@@ -33,6 +33,7 @@ from portal.core.models import (
     audit,
     utcnow,
 )
+from portal.customers.details import details_problems
 from portal.invoices.numbering import issue_invoice
 from portal.payments.gateway import CardInvalid, GatewayError, PaymentDeclined, get_gateway
 from portal.subscriptions.quotes import cart_entries, quote_for
@@ -73,6 +74,15 @@ class StaleQuote(OrderError):
         """Keep the names of the subscriptions that changed meanwhile."""
         super().__init__("stale_quote")
         self.changed = tuple(changed)
+
+
+class BillingDetailsIncomplete(OrderError):
+    """The account's billing details would make the invoice invalid (``problems``)."""
+
+    def __init__(self, problems):
+        """Keep {field: error code}."""
+        super().__init__("billing_details")
+        self.problems = problems
 
 
 class PaymentRequired(OrderError):
@@ -206,6 +216,9 @@ def _place_locked(user, key, fingerprint, payment, seen_versions, gateway):
         if changed:
             raise StaleQuote(changed)
         raise CartProblems()
+    problems = details_problems(account)
+    if problems:
+        raise BillingDetailsIncomplete(problems)
     today = today_in(account.timezone)
     quote = quote_for(account, [entry.change for entry in entries], today=today)
     if quote.fingerprint != fingerprint:
@@ -359,14 +372,3 @@ def _record_failed_attempt(user, key, amount, error):
         create(PaymentAttempt, account=user.account_id, user=user.id, idempotency_key=key,
                amount_cents=amount, status=status, error_code=error.code[:50])
     log.info("payment %s for account %s: %s", status, user.account_id, error.code)
-
-
-def save_vat_number(account, user, number):
-    """Save a validated, normalised VAT number on the account (one transaction, audited)."""
-    with write_transaction():
-        current = Account.get_by_id(account.id)
-        if current.vat_number == number:
-            return False
-        Account.update(vat_number=number).where(Account.id == account.id).execute()
-        audit(account, user, "account.vat_number_changed", old=current.vat_number, new=number)
-    return True
