@@ -144,8 +144,8 @@ def test_an_issued_invoice_never_changes(giulia, app):
     with db.connection_context():
         db.execute_sql("UPDATE plan SET name = 'Renamed', annual_cents = 1")
     after = giulia.get("/invoices/1").get_data(as_text=True)
-    strip = re.compile(r'name="csrf_token" value="[^"]+"|<meta name="csrf-token"[^>]+>')
-    assert strip.sub("", after) == strip.sub("", before)
+    document = re.compile(r'<article class="card invoice".*?</article>', re.S)
+    assert document.search(after).group(0) == document.search(before).group(0)
     assert "Rossi Eventi S.r.l." in after and "Someone Else" not in after
 
 
