@@ -7,7 +7,7 @@ import os
 
 from flask import Flask
 
-from portal import accounts, activity, checkout, cli, help, invoices, licenses
+from portal import accounts, activity, checkout, cli, customers, help, invoices, licenses
 from portal.lifecycle import views as lifecycle
 from portal.core import config, db, faults, http, i18n, security, throttle
 from portal.core.config import ConfigurationError
@@ -16,7 +16,8 @@ from portal.subscriptions import change, dashboard
 __all__ = ["create_app", "ConfigurationError"]
 
 #: Feature blueprints, in the order their routes are registered.
-FEATURES = (accounts, dashboard, change, checkout, lifecycle, licenses, invoices, activity,
+FEATURES = (accounts, dashboard, change, checkout, lifecycle, licenses, invoices, customers,
+            activity,
             help)
 
 

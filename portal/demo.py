@@ -48,7 +48,10 @@ def seed_demo(today, password=DEMO_PASSWORD, lifecycle=True):
     with db.atomic():
         rossi = Account.create(name="Rossi Eventi S.r.l.", kind="self_service", country="IT",
                                vat_number="IT01234560124",
-                               address="Via Roma 1\n20121 Milano MI", balance_cents=5000)
+                               address="Via Roma 1\n20121 Milano MI", balance_cents=5000,
+                               street="Via Roma 1", postal_code="20121", city="Milano",
+                               province="MI", codice_fiscale="01234560124",
+                               sdi_code="M5UXCR1")
         LedgerEntry.create(account=rossi, amount_cents=5000, kind="opening")
         giulia = make_user(rossi, "giulia.rossi@example.it", "Giulia Rossi", "billing_contact",
                            password)
@@ -70,7 +73,9 @@ def seed_demo(today, password=DEMO_PASSWORD, lifecycle=True):
 
         globex = Account.create(name="Globex Italia S.p.A.", kind="corporate", country="IT",
                                 vat_number="IT00743110157",
-                                address="Corso Venezia 10\n20121 Milano MI")
+                                address="Corso Venezia 10\n20121 Milano MI",
+                                street="Corso Venezia 10", postal_code="20121", city="Milano",
+                                province="MI", sdi_code="KRRH6B9")
         make_user(globex, "anna.bianchi@example.com", "Anna Bianchi", "billing_contact", password)
         make_user(globex, "piero.russo@example.com", "Piero Russo", password=password)
         Subscription.create(
@@ -104,7 +109,9 @@ def seed_lifecycle(today, plans, password):
     with db.atomic():
         marino = Account.create(name="Marino Consulenze S.a.s.", kind="self_service",
                                 country="IT", vat_number="IT00743110157",
-                                address="Via Garibaldi 7\n10122 Torino TO")
+                                address="Via Garibaldi 7\n10122 Torino TO",
+                                street="Via Garibaldi 7", postal_code="10122", city="Torino",
+                                province="TO", pec="fatture@pec.marinoconsulenze.example.it")
         elena = make_user(marino, "elena.marino@example.it", "Elena Marino", "billing_contact",
                           password)
         lite = plans["webinar-lite"]
@@ -117,7 +124,9 @@ def seed_lifecycle(today, plans, password):
         saved_card(marino, "4242424242424242", "Elena Marino")
 
         costa = Account.create(name="Costa Design S.r.l.", kind="self_service", country="IT",
-                               vat_number="IT01234560124", address="Via Po 3\n00198 Roma RM")
+                               vat_number="IT01234560124", address="Via Po 3\n00198 Roma RM",
+                               street="Via Po 3", postal_code="00198", city="Roma",
+                               province="RM", sdi_code="USAL8PV")
         davide = make_user(costa, "davide.costa@example.it", "Davide Costa", "billing_contact",
                            password)
         business = plans["meeting-business"]

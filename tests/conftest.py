@@ -1,8 +1,12 @@
 """flaskr-style fixtures: a temp-file database per test, seeded with the demo data."""
 import datetime as dt
 import logging
+import http.server
+import json
 import os
 import re
+import threading
+import time
 
 import pytest
 from playhouse.test_utils import count_queries as playhouse_count_queries
@@ -20,7 +24,10 @@ _TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 #: Test-only settings: a cheap password hash keeps logins fast; production uses scrypt.
 BASE_CONFIG = {"TESTING": True, "SECRET_KEY": "test-secret",
-               "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000"}
+               "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+               # Never the real VIES: nothing listens there (tests that need answers use the
+               # ``vies`` fixture, a local fake service).
+               "VIES_URL": "http://127.0.0.1:9/vies", "VIES_TIMEOUT": 0.5}
 
 
 # Per process, so that two test runs on one PostgreSQL server do not collide.
@@ -224,3 +231,52 @@ def count_queries():
     level = logger.level
     yield playhouse_count_queries
     logger.setLevel(level)
+
+
+#: What the fake VIES answers per number: valid (with a name), invalid, unavailable, slow.
+VIES_ANSWERS = {
+    "DE136695976": {"isValid": True, "userError": "VALID", "name": "ACME GMBH",
+                    "address": "HAUPTSTR. 1, 10115 BERLIN"},
+    "FR40303265045": {"isValid": False, "userError": "INVALID"},
+    "ATU13585627": {"isValid": False, "userError": "MS_UNAVAILABLE"},
+    "NL004495445B01": "slow",
+}
+
+
+class FakeVies(http.server.BaseHTTPRequestHandler):
+    """GET /vies/ms/<country>/vat/<number> as the Commission's REST service answers it."""
+
+    answers = VIES_ANSWERS
+    delay = 2.0
+
+    def do_GET(self):
+        """Answer from ``answers`` (unknown numbers are invalid)."""
+        parts = self.path.strip("/").split("/")
+        number = parts[-3] + parts[-1] if len(parts) >= 4 else ""
+        answer = self.answers.get(number, {"isValid": False, "userError": "INVALID"})
+        if answer == "slow":
+            time.sleep(self.delay)
+            answer = {"isValid": True, "userError": "VALID", "name": "TOO LATE"}
+        body = json.dumps(answer).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        """Quiet."""
+
+
+@pytest.fixture
+def vies(app):
+    """A local fake VIES the app asks (valid, invalid, unavailable and slow numbers)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeVies)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    app.config.update(VIES_URL=f"http://127.0.0.1:{server.server_address[1]}/vies",
+                      VIES_TIMEOUT=0.5)
+    yield server
+    server.shutdown()
+    server.server_close()

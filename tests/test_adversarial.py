@@ -209,7 +209,7 @@ def test_a_ten_megabyte_field_is_refused_as_too_large(giulia):
     response = giulia.post(CHANGE, add_form(licenses="1" * (10 * 1024 * 1024)), headers=EN)
     assert response.status_code == 413
     assert "Request too large" in text(response)
-    company = giulia.post("/checkout/vat", {"vat_number": "<" * (10 * 1024 * 1024)},
+    company = giulia.post("/billing-details", {"vat_number": "<" * (10 * 1024 * 1024)},
                           headers=EN)
     assert company.status_code == 413
     search = giulia.get("/subscriptions/1/licenses?q=" + "a" * 200_000, headers=EN)
@@ -382,7 +382,7 @@ CSRF_TARGETS = [
     (CHANGE, add_form()),
     ("/subscriptions/1/licenses/%(luca)s", {"enabled": "1"}),
     ("/subscriptions/1/users", {"name": "Eve", "email": "eve@example.com"}),
-    ("/checkout/vat", {"vat_number": "IT01234560124"}),
+    ("/billing-details", {"vat_number": "IT01234560124"}),
     ("/logout", {}),
 ]
 
@@ -524,7 +524,7 @@ def test_user_names_are_escaped_in_pages_fragments_and_messages(giulia, payload)
 def test_vat_field_is_escaped_when_shown_again(giulia, payload):
     add_to_cart(1, "webinar-pro", 8, "annual")
     for htmx in (False, True):
-        response = giulia.post("/checkout/vat", {"vat_number": payload}, htmx=htmx, headers=EN)
+        response = giulia.post("/billing-details", {"vat_number": payload}, htmx=htmx, headers=EN)
         assert response.status_code == 422
         assert_escaped(response, payload)
 

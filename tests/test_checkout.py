@@ -6,7 +6,7 @@ import pytest
 from conftest import ANNA, GIULIA, MARCO, PASSWORD, Browser
 from portal.core.db import db
 from portal.core.models import AuditEvent, CartItem
-from test_checkout_support import (account, add_to_cart, counts, figures, order_id_from,
+from test_checkout_support import (account, add_to_cart, card_form, counts, figures, order_id_from,
                                    place, review, rows, set_account, subscription)
 
 EDIT_LINK = re.compile(r'class="button button-small edit-order" href="([^"]+)"')
@@ -103,7 +103,7 @@ def test_review_shows_period_licenses_costs_credit_and_total(giulia):
     assert re.fullmatch(r"[A-Za-z0-9_-]{32}", fields["idempotency_key"])
     assert re.fullmatch(r"[0-9a-f]{64}", fields["fingerprint"])
     assert 'id="payment-details"' in html and 'id="sandbox-cards"' in html
-    assert 'id="vat-number"' in html
+    assert 'id="billing-details"' in html and 'value="IT01234560124"' in html
 
 
 def test_review_is_not_cached_and_gets_a_new_key_each_time(giulia):
@@ -145,6 +145,17 @@ def test_edit_order_returns_to_the_change_page_with_the_choices(giulia, app):
 # ------------------------------------------------------------ VAT number
 
 
+ROSSI_DETAILS = {"name": "Rossi Eventi S.r.l.", "street": "Via Roma 1", "postal_code": "20121",
+                 "city": "Milano", "province": "MI", "country": "IT",
+                 "vat_number": "IT01234560124", "codice_fiscale": "01234560124",
+                 "sdi_code": "M5UXCR1", "pec": ""}
+
+
+def details(**changes):
+    """The order form's billing details: Rossi Eventi's, with ``changes``."""
+    return dict(ROSSI_DETAILS, **changes)
+
+
 @pytest.mark.parametrize("raw,code", [
     ("IT123", "vat_format"),
     ("12", "vat_format"),
@@ -152,55 +163,78 @@ def test_edit_order_returns_to_the_change_page_with_the_choices(giulia, app):
     ("IT01234560125", "vat_checksum"),
     ("DE136695976", "vat_country"),
 ])
-def test_invalid_vat_number_is_refused(giulia, raw, code):
+def test_invalid_vat_number_in_the_order_form_is_refused(giulia, raw, code):
     add_to_cart(1, "webinar-pro", 8, "annual")
-    response = giulia.post("/checkout/vat", {"vat_number": raw})
+    _, fields = review(giulia)
+    response = place(giulia, fields, **details(vat_number=raw))
     assert response.status_code == 422
     html = response.get_data(as_text=True)
-    assert f'id="vat-number-error" data-code="{code}"' in html
+    assert f'id="billing-vat_number-error" data-code="{code}"' in html
     assert 'aria-invalid="true"' in html
+    assert f'value="{raw}"' in html  # what was typed is shown again, not lost
     assert account().vat_number == "IT01234560124"
+    assert counts()["Order"] == 0
 
 
-def test_invalid_vat_number_with_htmx_answers_the_review_fragment(giulia):
+def test_invalid_details_with_htmx_answer_the_review_fragment(giulia):
     add_to_cart(1, "webinar-pro", 8, "annual")
-    response = giulia.post("/checkout/vat", {"vat_number": "IT123"}, htmx=True)
+    _, fields = review(giulia)
+    response = giulia.post("/checkout/order", dict(fields, **card_form(),
+                                                   **details(vat_number="IT123")), htmx=True)
     assert response.status_code == 422
     html = response.get_data(as_text=True)
     assert html.lstrip().startswith('<div id="checkout-review">')
     assert "<html" not in html
 
 
-def test_valid_vat_number_is_saved_normalised(giulia):
+def test_details_typed_on_the_review_are_saved_with_the_order(giulia):
     add_to_cart(1, "webinar-pro", 8, "annual")
-    response = giulia.post("/checkout/vat", {"vat_number": " it 0123456 0124 "})
-    assert response.status_code == 303
-    assert account().vat_number == "IT01234560124"  # unchanged: same number, no event
-    response = giulia.post("/checkout/vat", {"vat_number": "00743110157"})
-    assert response.status_code == 303 and response.headers["Location"].endswith("/checkout")
-    assert account().vat_number == "IT00743110157"
-    [event] = rows(AuditEvent, AuditEvent.action == "account.vat_number_changed")
-    assert event.details == {"old": "IT01234560124", "new": "IT00743110157"}
+    _, fields = review(giulia)
+    response = place(giulia, fields, **details(vat_number=" it 0074311 0157 ",
+                                               street="Via Roma 2", sdi_code="",
+                                               pec="Fatture@PEC.rossi.example.it"))
+    order_id_from(response)
+    row = account()
+    assert (row.vat_number, row.street, row.sdi_code, row.pec) == (
+        "IT00743110157", "Via Roma 2", None, "fatture@pec.rossi.example.it")
+    [event] = rows(AuditEvent, AuditEvent.action == "account.billing_details_changed")
+    assert event.details == {"fields": ["pec", "sdi_code", "street", "vat_number"]}
+    invoice = giulia.get("/invoices/1").get_data(as_text=True)
+    assert 'id="buyer-vat">IT00743110157<' in invoice and "Via Roma 2" in invoice
 
 
-def test_eu_vat_number_switches_to_reverse_charge_and_the_old_review_is_stale(giulia):
-    set_account(country="DE", vat_number=None)
+def test_an_order_is_refused_while_the_billing_details_are_incomplete(giulia):
+    set_account(street=None, sdi_code=None)
+    add_to_cart(1, "webinar-pro", 8, "annual")
+    _, fields = review(giulia)
+    response = place(giulia, fields)
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert 'id="billing-street-error" data-code="required"' in html
+    assert 'id="billing-sdi_code-error" data-code="sdi_or_pec_required"' in html
+    assert counts()["Order"] == 0
+
+
+def test_eu_vat_number_switches_to_reverse_charge_and_the_old_review_is_stale(giulia, vies):
+    set_account(country="DE", vat_number=None, province=None, codice_fiscale=None,
+                sdi_code=None, postal_code="10115", city="Berlin", street="Hauptstr. 1")
     add_to_cart(1, "webinar-pro", 8, "annual")
     html, before = review(giulia)
     assert 'data-reason="eu_vat"' in html
     assert figures(html)["summary-vat"] == 357700  # round(1,882,633 × 0.19) = 357,700.27
 
-    response = giulia.post("/checkout/vat", {"vat_number": "DE 136 695 976"})
-    assert response.status_code == 303
-    assert account().vat_number == "DE136695976"
+    german = details(country="DE", vat_number="DE 136 695 976", province="", postal_code="10115",
+                     city="Berlin", street="Hauptstr. 1", codice_fiscale="", sdi_code="")
+    response = place(giulia, before, **german)
+    assert response.status_code == 409 and counts()["Order"] == 0
+    assert 'id="details-saved"' in response.get_data(as_text=True)
+    assert account().vat_number == "DE136695976" and account().vies_status == "valid"
     html, after = review(giulia)
     assert 'data-reason="reverse_charge"' in html
     assert figures(html)["summary-vat"] == 0
     assert figures(html)["summary-due"] == 1882633 - 5000
 
-    stale = place(giulia, before)
-    assert stale.status_code == 409 and counts()["Order"] == 0
-    order_id_from(place(giulia, after))
+    order_id_from(place(giulia, after, **german))
     invoice = giulia.get("/invoices/1", headers={"Accept-Language": "en"}).get_data(
         as_text=True)
     assert 'id="legal-note" data-reason="reverse_charge"' in invoice
@@ -231,7 +265,7 @@ def test_members_cannot_place_orders(app):
 
 
 @pytest.mark.parametrize("method,path", [("get", "/cart"), ("get", "/checkout"),
-                                         ("post", "/checkout/order"), ("post", "/checkout/vat")])
+                                         ("post", "/checkout/order")])
 def test_corporate_accounts_are_refused(app, method, path):
     anna = Browser(app.test_client())
     anna.login(ANNA, PASSWORD)

@@ -248,7 +248,7 @@ def test_review_payment_and_invoice_pages_are_not_stored(giulia):
 
 
 def test_request_size_is_limited(giulia):
-    response = giulia.post("/checkout/vat", {"vat_number": "1" * (2 * 1024 * 1024)},
+    response = giulia.post("/billing-details", {"vat_number": "1" * (2 * 1024 * 1024)},
                            headers=EN)
     assert response.status_code == 413
     assert "Request too large" in response.get_data(as_text=True)

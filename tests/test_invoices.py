@@ -99,7 +99,9 @@ def test_members_cannot_see_invoices(giulia, app):
     assert marco.get("/invoices/1").status_code == 403
 
 
-def test_credit_invoice_of_example_c(giulia):
+def test_credit_note_of_example_c(giulia):
+    """An order whose total is negative is a credit note: the credit given, VAT included,
+    which is what the order added to the credit balance."""
     from test_checkout_support import set_subscription
     set_subscription(1, frequency="annual", price_cents=118800, period_start=dt.date(2026, 1, 10),
                      period_end=dt.date(2027, 1, 10))
@@ -107,6 +109,9 @@ def test_credit_invoice_of_example_c(giulia):
     _, fields = review(giulia)
     order_id_from(place(giulia, fields, payment={}))
     html = giulia.get("/invoices/1").get_data(as_text=True)
-    assert 'id="invoice-subtotal" data-cents="-13733"' in html
+    assert 'data-kind="credit_note"' in html
+    assert 'id="invoice-subtotal" data-cents="13733"' in html
+    assert 'id="invoice-vat" data-cents="3021" data-reason="it_vat"' in html
+    assert 'id="invoice-total" data-cents="16754"' in html
     assert 'id="invoice-credit-added" data-cents="16754"' in html
-    assert 'id="invoice-paid"' not in html and 'id="invoice-vat"' not in html
+    assert 'id="invoice-paid"' not in html

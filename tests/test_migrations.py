@@ -314,6 +314,19 @@ def fill_version_5(catalog_path):
                    "'sandbox_ch_demo', 'sandbox_tok_demo', 100, 'EUR', '2026-11-01 09:00:00')")
 
 
+def fill_version_6(catalog_path):
+    """Version 6 added login locks per client, invitations and shared limit counters."""
+    fill_version_5(catalog_path)
+    db.execute_sql('INSERT INTO "login_lock" (user_id, client, failures, locked_until, '
+                   "updated_at) SELECT id, '203.0.113.9', 2, NULL, '2026-11-01 09:00:00' "
+                   'FROM "user" ORDER BY id LIMIT 1')
+    db.execute_sql('INSERT INTO "member_invitation" (account_id, email, name, invited_by_id, '
+                   "created_at) SELECT account_id, 'new.person@example.it', 'New Person', id, "
+                   "'2026-11-01 09:00:00' FROM \"user\" ORDER BY id LIMIT 1")
+    db.execute_sql('INSERT INTO "rate_limit_counter" (key, count, expires_ms) '
+                   "VALUES ('login/203.0.113.9', 3, 1790000000000)")
+
+
 #: For every version below LATEST: how to fill a database of that version. A new migration
 #: adds an entry for the version before it (often the previous fill plus its new columns).
 FILL = {
@@ -323,6 +336,7 @@ FILL = {
     3: fill_version_3,
     4: fill_version_4,
     5: fill_version_5,
+    6: fill_version_6,
 }
 
 #: Columns a migration drops on purpose: (table, column) -> the version that drops it.

@@ -33,7 +33,7 @@ STATUSES = ("trialing", "active", "past_due", "suspended", "trial_expired", "exp
             "canceled")
 
 # Bump when the canonical form changes, so old fingerprints can never match new ones.
-_FINGERPRINT_VERSION = 2
+_FINGERPRINT_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -197,11 +197,13 @@ def quote_fingerprint(
             "licenses": item.licenses,
             "frequency": item.frequency,
         })
+    # The VAT treatment, not the number itself: correcting a VAT number (or completing the
+    # billing details) in the order form keeps the review valid when the price is the same.
+    treatment = vat_treatment(country, vat_number)
     payload = {
         "v": _FINGERPRINT_VERSION,
         "items": canonical_items,
-        "country": (country or "").strip().upper(),
-        "vat_number": vat_number or None,
+        "vat": [str(treatment.rate), treatment.reason],
         "balance": balance,
         "today": today.isoformat(),
         "catalog": catalog_version,

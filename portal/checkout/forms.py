@@ -1,12 +1,10 @@
 """The review page's forms: the VAT number, and the order with its payment details."""
 from wtforms import HiddenField, PasswordField, StringField, ValidationError
 
-from portal.billing import InvalidVatNumber, normalize_vat_number
 from portal.checkout.orders import PaymentInput
 from portal.core.forms import PostForm, bounded
 from portal.payments.gateway import CardDetails, parse_expiry
 
-VAT_NUMBER_MAX = 40
 HOLDER_MAX = 200
 EXPIRY_MAX = 20
 CARD_NUMBER_MAX = 40
@@ -14,30 +12,6 @@ CVC_MAX = 8
 #: The review's hidden fields are far shorter (orders.KEY_PATTERN, FINGERPRINT_PATTERN).
 REVIEW_FIELD_MAX = 128
 VERSIONS_MAX = 500
-
-
-class VatForm(PostForm):
-    """The account's VAT number; whether it is valid is ``portal.billing``'s rule.
-
-    After ``validate()``, ``number`` is the normalized number to store; when it is
-    refused, the field's error is the billing rule's code, which the template turns into a
-    localized message (``vat_error_message``).
-    """
-
-    vat_number = StringField(filters=[bounded(VAT_NUMBER_MAX)])
-
-    def __init__(self, country, *args, **kwargs):
-        """A VAT number is checked against the account's country."""
-        super().__init__(*args, **kwargs)
-        self.country = country
-        self.number = None
-
-    def validate_vat_number(self, field):
-        """Normalize the number, or refuse it with the rule's code."""
-        try:
-            self.number = normalize_vat_number(field.data, self.country)
-        except InvalidVatNumber as error:
-            raise ValidationError(error.code) from error
 
 
 def seen_versions(raw):

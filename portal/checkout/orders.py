@@ -51,6 +51,7 @@ from peewee import IntegrityError, fn
 from portal.catalog.store import products_by_id
 from portal.core.clock import today_in
 from portal.core.db import Prepared, db, for_update, write_transaction
+from portal.customers.details import details_problems
 from portal.invoices.numbering import issue_invoice
 from portal.core.models import (
     Account,
@@ -111,6 +112,15 @@ class StaleQuote(OrderError):
         """Keep the names of the subscriptions that changed meanwhile."""
         super().__init__("stale_quote")
         self.changed = tuple(changed)
+
+
+class BillingDetailsIncomplete(OrderError):
+    """The account's billing details would make the invoice invalid (``problems``)."""
+
+    def __init__(self, problems):
+        """Keep {field: error code}."""
+        super().__init__("billing_details")
+        self.problems = problems
 
 
 class TooManyFailedPayments(OrderError):
@@ -306,6 +316,9 @@ def _reserve(user, key, fingerprint, payment, token, card_error, seen_versions, 
         if changed:
             raise StaleQuote(changed)
         raise CartProblems()
+    problems = details_problems(account)
+    if problems:
+        raise BillingDetailsIncomplete(problems)
     today = today_in(account.timezone)
     quote = quote_for(account, [entry.change for entry in entries], today=today)
     if quote.fingerprint != fingerprint:
@@ -753,13 +766,3 @@ def _settle_unpaid(reservation_id):
         return (OrderReservation.update(state="released", updated_at=utcnow())
                 .where((OrderReservation.id == reservation_id)
                        & (OrderReservation.state == "unconfirmed")).execute()) == 1
-
-def save_vat_number(account, user, number):
-    """Save a validated, normalised VAT number on the account (one transaction, audited)."""
-    with write_transaction():
-        current = Account.get_by_id(account.id)
-        if current.vat_number == number:
-            return False
-        Account.update(vat_number=number).where(Account.id == account.id).execute()
-        audit(account, user, "account.vat_number_changed", old=current.vat_number, new=number)
-    return True

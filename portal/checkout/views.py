@@ -4,13 +4,13 @@ Views are thin: the cart and its prices come from ``portal.quoting``; placing th
 ``portal.orders.place_order``. No figure sent by the browser is ever used.
 """
 
-from flask import Blueprint, abort, current_app, flash, redirect, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal.checkout import orders
 from portal.checkout.cart import cart_count
-from portal.checkout.forms import OrderForm, VatForm
+from portal.checkout.forms import OrderForm
 from portal.core.access import (billing_contact_required, current_account,
                                 forget_current_account, self_service_required)
 from portal.core.db import Prepared, write_transaction
@@ -19,6 +19,8 @@ from portal.core.models import (Account, CartItem, Invoice, Order, OrderLine, Pa
 from portal.subscriptions.quotes import cart_entries, quote_for
 from portal.core.http import error_page, no_store, render, see_other
 from portal.core.throttle import client_address
+from portal.core.i18n import country_choices
+from portal.customers.details import stored_details, submit_details
 
 bp = Blueprint("checkout", __name__)
 
@@ -50,8 +52,9 @@ def review_context(account, **extra):
         has_problems=any(entry.problems for entry in entries),
         idempotency_key=new_token(), methods=methods, sandbox=gateway == "sandbox",
         versions=",".join(f"{e.subscription.id}:{e.subscription.version}" for e in entries),
-        notice=None, changed=(), vat_error=None, vat_value=None, payment_error=None, card_errors={},
-        card_form={})
+        notice=None, changed=(), payment_error=None, card_errors={}, card_form={},
+        details_values=stored_details(account), details_errors={},
+        countries=country_choices())
     context.update(extra)
     return context
 
@@ -100,26 +103,22 @@ def review():
     return render_review()
 
 
-@bp.post("/checkout/vat")
-@self_service_required
-def update_vat():
-    """Save a valid VAT number on the account; the review is priced again with it."""
-    account = current_account()
-    form = VatForm(account.country)
-    if not form.validate():
-        return render_review(422, vat_error=form.vat_number.errors[0],
-                             vat_value=form.vat_number.data)
-    if orders.save_vat_number(account, current_user.id, form.number):
-        flash(_("VAT number saved. The order has been recalculated: check it again."),
-              "success")
-    return see_other(url_for("checkout.review"))
-
-
 @bp.post("/checkout/order")
 @self_service_required
 def place_order():
     """Effettua l'ordine: idempotent per key, charged only when the review is still valid."""
     form = OrderForm()
+    if "name" in request.form:  # the billing details of the order form
+        details = submit_details(current_account(), current_user.id, request.form)
+        if details.errors:
+            return render_review(422, details_values=details.values,
+                                 details_errors=details.errors,
+                                 card_form=form.kept_card_fields())
+        if details.saved:
+            # Saved before the order: a VAT number or a country that changes the VAT makes
+            # the review stale, and the review says why (``order_refused``).
+            g.details_saved = True
+            forget_current_account()
     try:
         placed = orders.place_order(
             current_user, form.idempotency_key.data,
@@ -144,7 +143,11 @@ def order_refused(error, card_form, key=""):
         return error_page(409, _("This order form was already used"),
                           _("This order form was already used for a different order. "
                             "Open the review again to place a new order."))
+    if isinstance(error, orders.BillingDetailsIncomplete):
+        return render_review(422, details_errors=error.problems, card_form=card_form)
     if isinstance(error, orders.StaleQuote):
+        if not error.changed and g.get("details_saved"):
+            return render_review(409, notice="details_saved", card_form=card_form)
         return render_review(409, notice="stale", changed=error.changed)
     if isinstance(error, orders.CartProblems):
         return render_review(409, notice="problems")

@@ -29,6 +29,17 @@ DEFAULTS = {
     "SELLER_NAME": "Centro Webinar S.r.l.",
     "SELLER_ADDRESS": "Via del Lavoro 10, 40127 Bologna BO, Italia",
     "SELLER_VAT_NUMBER": "IT00000010215",
+    # The seller's address as FatturaPA wants it (CedentePrestatore/Sede) and its tax regime
+    # (RF01: ordinary regime).
+    "SELLER_STREET": "Via del Lavoro 10",
+    "SELLER_POSTAL_CODE": "40127",
+    "SELLER_CITY": "Bologna",
+    "SELLER_PROVINCE": "BO",
+    "SELLER_TAX_REGIME": "RF01",
+    # VIES (EU VAT numbers): the REST endpoint and a short timeout, so a slow service never
+    # holds an order for long (an unanswered check is accepted provisionally, checked later).
+    "VIES_URL": "https://ec.europa.eu/taxation_customs/vies/rest-api",
+    "VIES_TIMEOUT": 4.0,
     "PAYMENT_GATEWAY": "sandbox",
     "SANDBOX_LATENCY_MS": 0,  # the sandbox gateway waits this long in every charge
     "FIXED_TODAY": None,
@@ -80,6 +91,13 @@ ENVIRONMENT = {
     "SELLER_NAME": str,
     "SELLER_ADDRESS": str,
     "SELLER_VAT_NUMBER": str,
+    "SELLER_STREET": str,
+    "SELLER_POSTAL_CODE": str,
+    "SELLER_CITY": str,
+    "SELLER_PROVINCE": str,
+    "SELLER_TAX_REGIME": str,
+    "VIES_URL": str,
+    "VIES_TIMEOUT": float,
     "PAYMENT_GATEWAY": str,
     "SANDBOX_LATENCY_MS": int,
     "FIXED_TODAY": str,

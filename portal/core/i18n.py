@@ -229,6 +229,30 @@ def date(value, style="medium"):
     return format_date(value, format=style)  # a datetime is converted to the user's zone
 
 
+@_memo
+def _territories(locale):
+    """{ISO 3166 alpha-2 code: name} in ``locale`` (Babel also lists regions such as "150"
+    and "ZZ" unknown: left out)."""
+    names = Locale.parse(locale).territories
+    return {code: name for code, name in names.items()
+            if len(code) == 2 and code.isalpha() and code not in ("ZZ", "EU", "EZ", "UN", "QO")}
+
+
+def country_name(code):
+    """A country's name in the current locale (the code itself when unknown)."""
+    return _territories(locale_name()).get(code, code or "")
+
+
+def country_choices():
+    """[(code, name)] of every country, sorted by name in the current locale."""
+    return sorted(_territories(locale_name()).items(), key=lambda item: item[1])
+
+
+def country_codes():
+    """The country codes the billing details accept."""
+    return frozenset(_territories("en"))
+
+
 #: Native names shown in the language switcher (not translated, by convention).
 LANGUAGE_NAMES = {"it": "Italiano", "en": "English", "de": "Deutsch",
                   PSEUDO_LOCALE: "Pseudo (qps)"}
@@ -253,4 +277,5 @@ def init_app(app):
         return {"current_locale": PSEUDO_LOCALE if pseudo_locale_active()
                 else language_of(name),
                 "locale_tag": name.replace("_", "-"),
-                "language_names": LANGUAGE_NAMES, "languages": offered_locales()}
+                "language_names": LANGUAGE_NAMES, "languages": offered_locales(),
+                "country_name": country_name}

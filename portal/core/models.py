@@ -65,6 +65,20 @@ class Account(BaseModel):
     country = CharField(max_length=2, default="IT")
     vat_number = CharField(max_length=20, null=True)
     address = TextField(default="")
+    # Billing details (SPEC §3.3), the ones an invoice and FatturaPA need; ``address`` above
+    # is the free-form address of the first releases, shown until these are filled in.
+    street = CharField(max_length=60, null=True)
+    postal_code = CharField(max_length=10, null=True)
+    city = CharField(max_length=60, null=True)
+    province = CharField(max_length=2, null=True)  # Italian "sigla", Italy only
+    codice_fiscale = CharField(max_length=16, null=True)
+    sdi_code = CharField(max_length=7, null=True)  # SdI recipient code, Italy only
+    pec = CharField(max_length=254, null=True)  # certified email, Italy only
+    # VIES answer for an EU VAT number outside Italy: valid | invalid | unchecked (the
+    # service was unavailable: accepted provisionally, checked again by the worker).
+    vies_status = CharField(max_length=10, null=True)
+    vies_name = CharField(max_length=200, null=True)
+    vies_checked_at = DateTimeField(null=True)
     currency = CharField(max_length=3, default="EUR")
     timezone = CharField(max_length=64, default="Europe/Rome")
     # Cached credit balance; the ledger is the truth and the two are updated in one transaction.
@@ -74,6 +88,12 @@ class Account(BaseModel):
     @property
     def is_corporate(self):
         return self.kind == "corporate"
+
+    @property
+    def taxable_vat_number(self):
+        """The VAT number prices are computed with: one VIES found invalid gives no reverse
+        charge (an unchecked one is accepted provisionally)."""
+        return None if self.vies_status == "invalid" else self.vat_number
 
 
 class User(UserMixin, BaseModel):
@@ -300,6 +320,11 @@ class Invoice(BaseModel):
     buyer_address = TextField(default="")
     buyer_country = CharField(max_length=2)
     buyer_vat_number = CharField(max_length=20, null=True)
+    # "invoice" (FatturaPA TD01) or "credit_note" (TD04, an order whose total is negative)
+    kind = CharField(max_length=12, default="invoice", constraints=[SQL("DEFAULT 'invoice'")])
+    # Everything the invoice says, as issued: seller, buyer, lines, VAT and totals (see
+    # portal/invoices/snapshot.py). None only for invoices issued before version 5.
+    snapshot = JSONField(null=True)
     created_at = DateTimeField(default=utcnow)
 
     class Meta:

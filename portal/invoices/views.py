@@ -1,12 +1,16 @@
-"""Fatture: the account's invoices and a printable invoice page."""
-from flask import Blueprint, abort
+"""Fatture: the account's invoices, each as a page, a PDF and a FatturaPA file."""
+from flask import Blueprint, abort, current_app, make_response, render_template
 from flask_login import current_user
+from weasyprint import HTML
 
 from portal.core.access import billing_contact_required
-from portal.core.models import Account, Invoice, Order, OrderLine, PaymentMethod, Plan
 from portal.core.http import no_store, render
+from portal.core.models import Account, Invoice, Order
+from portal.invoices.fatturapa import file_name, render_xml
+from portal.invoices.numbering import invoice_document
 
 bp = Blueprint("invoices", __name__)
+
 
 @bp.get("/invoices")
 @billing_contact_required
@@ -16,25 +20,64 @@ def index():
                     .where(Invoice.account == current_user.account_id)
                     .order_by(Invoice.year.desc(), Invoice.sequence.desc()))
     account = Account.get_by_id(current_user.account_id)
-    return no_store(render("invoices/index.html", invoices=invoices, account=account))
+    documents = {invoice.id: invoice_document(invoice, invoice.order) for invoice in invoices}
+    return no_store(render("invoices/index.html", invoices=invoices, documents=documents,
+                           account=account))
 
 
-@bp.get("/invoices/<int:invoice_id>")
-@billing_contact_required
-def show(invoice_id):
-    """One invoice: seller, buyer, lines, VAT treatment and legal note, totals, payment."""
+def account_invoice(invoice_id):
+    """The current account's invoice ``invoice_id`` with its order (404 for any other)."""
     invoice = (Invoice.select(Invoice, Order).join(Order)
                .where((Invoice.id == invoice_id)
                       & (Invoice.account == current_user.account_id)).first())
     if invoice is None:
         abort(404)
-    order = invoice.order
-    NewPlan = Plan.alias()
-    lines = list(OrderLine.select(OrderLine, NewPlan)
-                 .join(NewPlan, on=(OrderLine.new_plan == NewPlan.id), attr="new_plan")
-                 .where(OrderLine.order == order.id).order_by(OrderLine.id))
-    method = (PaymentMethod.get_or_none(PaymentMethod.id == order.payment_method_id)
-              if order.payment_method_id else None)
-    account = Account.get_by_id(current_user.account_id)
-    return no_store(render("invoices/show.html", invoice=invoice, order=order, lines=lines,
-                            method=method, account=account))
+    return invoice
+
+
+@bp.get("/invoices/<int:invoice_id>")
+@billing_contact_required
+def show(invoice_id):
+    """One invoice as issued: seller, buyer, lines, VAT and legal notes, totals, payment."""
+    invoice = account_invoice(invoice_id)
+    return no_store(render("invoices/show.html", invoice=invoice,
+                           doc=invoice_document(invoice, invoice.order)))
+
+
+def pdf_bytes(invoice):
+    """The invoice's PDF in the current locale, from the page's own document template."""
+    html = render_template("invoices/pdf.html", invoice=invoice,
+                           doc=invoice_document(invoice, invoice.order))
+    return HTML(string=html, base_url=current_app.static_folder + "/").write_pdf()
+
+
+def pdf_name(invoice):
+    """``invoice-2026-000042.pdf`` (a credit note: ``credit-note-…``)."""
+    kind = "credit-note" if invoice.kind == "credit_note" else "invoice"
+    return f"{kind}-{invoice.year}-{invoice.sequence:06d}.pdf"
+
+
+def download(body, name, mimetype):
+    """An attachment that is never cached."""
+    response = make_response(body)
+    response.mimetype = mimetype
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return no_store(response)
+
+
+@bp.get("/invoices/<int:invoice_id>.pdf")
+@billing_contact_required
+def pdf(invoice_id):
+    """Scarica PDF."""
+    invoice = account_invoice(invoice_id)
+    return download(pdf_bytes(invoice), pdf_name(invoice), "application/pdf")
+
+
+@bp.get("/invoices/<int:invoice_id>.xml")
+@billing_contact_required
+def xml(invoice_id):
+    """Scarica XML (FatturaPA): validated against the official schema before it is sent."""
+    invoice = account_invoice(invoice_id)
+    doc = invoice_document(invoice, invoice.order)
+    return download(render_xml(doc, invoice.year, invoice.sequence),
+                    file_name(doc, invoice.year, invoice.sequence), "application/xml")

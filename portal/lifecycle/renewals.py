@@ -31,6 +31,7 @@ from portal.core.db import for_update, write_transaction
 from portal.core.models import (Account, LedgerEntry, Order, OrderLine, OrderReservation,
                                 PaymentAttempt, PaymentMethod, Plan, Product, Renewal,
                                 Subscription, User, audit, ledger_sum, utcnow)
+from portal.customers.details import recheck_unchecked
 from portal.invoices.numbering import issue_invoice
 from portal.payments.gateway import GatewayError, PaymentDeclined, get_gateway
 from portal.subscriptions.quotes import plan_price
@@ -57,6 +58,7 @@ class RunReport:
     expired: list = field(default_factory=list)
     trials_ended: list = field(default_factory=list)
     pending: list = field(default_factory=list)  # gateway errors: tried again next run
+    vat_rechecked: list = field(default_factory=list)  # VAT numbers asked of VIES again
 
     def lines(self):
         """One line per kind of event, for ``flask billing run``."""
@@ -133,7 +135,7 @@ def _reserve(subscription, period_start, today):
     unit = renewal_unit_price(plan, subscription.frequency, subscription.price_cents)
     quote = quote_renewal(unit_price=unit, licenses=subscription.licenses,
                           frequency=subscription.frequency, period_start=period_start,
-                          country=account.country, vat_number=account.vat_number,
+                          country=account.country, vat_number=account.taxable_vat_number,
                           balance=account.balance_cents)
     row = Renewal.create(
         subscription=subscription.id, period_start=quote.period_start,
@@ -399,6 +401,9 @@ def run_billing(today=None, gateway=None):
     Idempotent: running it again at once does nothing more."""
     gateway = gateway or get_gateway()
     report = RunReport()
+    # VAT numbers accepted while VIES was unavailable: checked again before anything is
+    # priced, so a number found invalid stops getting the reverse charge in this very run.
+    report.vat_rechecked = [account_id for account_id, _status in recheck_unchecked()]
     outcomes = {"completed": report.renewed, "failed": report.failed,
                 "suspended": report.suspended, "pending": report.pending}
     for row in resume_charging(gateway, today):

@@ -176,7 +176,7 @@ def amount_due(subscription):
     day = today_in(account.timezone)
     quote = quote_renewal(unit_price=unit, licenses=subscription.licenses,
                           frequency=subscription.frequency, period_start=day,
-                          country=account.country, vat_number=account.vat_number,
+                          country=account.country, vat_number=account.taxable_vat_number,
                           balance=account.balance_cents)
     return quote.total, quote.due
 

@@ -74,7 +74,7 @@ def validate_request(subscription, account, plan_code, licenses_raw, frequency, 
 
 def quote_for(account, changes, today=None):
     """Price ``changes`` (ChangeRequests) for ``account`` as of its today."""
-    return quote_change(changes, country=account.country, vat_number=account.vat_number,
+    return quote_change(changes, country=account.country, vat_number=account.taxable_vat_number,
                         balance=account.balance_cents,
                         today=today or today_in(account.timezone),
                         catalog_version=catalog_version())
