@@ -63,9 +63,11 @@ from portal.core.models import (
     PaymentAttempt,
     PaymentMethod,
     Subscription,
+    User,
     audit,
     utcnow,
 )
+from portal.mail.messages import order_receipt
 from portal.payments.gateway import CardInvalid, GatewayError, PaymentDeclined, get_gateway
 from portal.subscriptions.quotes import cart_entries, quote_for
 
@@ -616,6 +618,7 @@ def _write_order(reservation, charge):
     audit(account, user, "order.placed", order_id=order.id, invoice=invoice.number,
           total_cents=priced["total"], due_cents=priced["due"],
           applied_cents=priced["applied"], credit_added_cents=priced["credit_added"])
+    order_receipt(order, invoice, User.get_by_id(user))
     CartItem.delete().where(CartItem.id.in_(priced["cart_items"])).execute()
     return order
 
