@@ -9,6 +9,7 @@ from flask import Flask
 
 from portal import accounts, activity, checkout, cli, customers, help, invoices, licenses
 from portal.lifecycle import views as lifecycle
+from portal.mail import views as mail
 from portal.core import config, db, faults, http, i18n, security, throttle
 from portal.core.config import ConfigurationError
 from portal.subscriptions import change, dashboard
@@ -17,8 +18,7 @@ __all__ = ["create_app", "ConfigurationError"]
 
 #: Feature blueprints, in the order their routes are registered.
 FEATURES = (accounts, dashboard, change, checkout, lifecycle, licenses, invoices, customers,
-            activity,
-            help)
+            activity, help, mail)
 
 
 def create_app(test_config=None):

@@ -8,7 +8,7 @@ import time
 
 from portal.core.config import ROOT
 from portal.core.db import db
-from portal.core.models import Invoice, PaymentMethod, Subscription
+from portal.core.models import Invoice, OutboxMessage, PaymentMethod, Subscription
 from portal.lifecycle.tasks import create_huey
 from portal.payments.gateway import CardDetails, get_gateway
 
@@ -17,8 +17,9 @@ def test_the_periodic_job_renews_what_is_due(make_app, tmp_path):
     app = make_app(FIXED_TODAY=dt.date(2026, 12, 10), HUEY_SQLITE_PATH=str(tmp_path / "h.db"))
     huey = create_huey(app)
     due = [task.name for task in huey.read_periodic(dt.datetime(2026, 12, 10, 9, 0))]
-    assert due == ["billing_run"]  # every 10 minutes by default
-    assert huey.read_periodic(dt.datetime(2026, 12, 10, 9, 5)) == []
+    assert due == ["billing_run", "mail_send"]  # billing every 10 minutes by default
+    due = [task.name for task in huey.read_periodic(dt.datetime(2026, 12, 10, 9, 5))]
+    assert due == ["mail_send"]  # email every minute
     with app.app_context(), db.connection_context():
         token = get_gateway().tokenize(CardDetails("4242424242424242", 12, 2035, "123", "G R"))
         PaymentMethod.create(account=1, gateway="sandbox", token=token.token, brand="visa",
@@ -29,6 +30,9 @@ def test_the_periodic_job_renews_what_is_due(make_app, tmp_path):
     with app.app_context(), db.connection_context():
         assert Invoice.select().count() == 1
         assert Subscription.get_by_id(1).period_end == dt.date(2027, 1, 10)
+    assert huey.mail_send.call_local()["kept"] == 1  # the renewal receipt (development)
+    with app.app_context(), db.connection_context():
+        assert OutboxMessage.get().state == "sent"
 
 
 def test_the_worker_process_starts_and_stops(tmp_path):

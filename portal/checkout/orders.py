@@ -64,9 +64,11 @@ from portal.core.models import (
     PaymentAttempt,
     PaymentMethod,
     Subscription,
+    User,
     audit,
     utcnow,
 )
+from portal.mail.messages import order_receipt
 from portal.payments.gateway import (CardInvalid, GatewayError, PaymentDeclined, card_problems,
                                      get_gateway)
 from portal.subscriptions.quotes import cart_entries, quote_for
@@ -637,6 +639,7 @@ def _write_order(reservation, charge):
     audit(account, user, "order.placed", order_id=order.id, invoice=invoice.number,
           total_cents=priced["total"], due_cents=priced["due"],
           applied_cents=priced["applied"], credit_added_cents=priced["credit_added"])
+    order_receipt(order, invoice, User.get_by_id(user))
     CartItem.delete().where(CartItem.id.in_(priced["cart_items"])).execute()
     return order
 

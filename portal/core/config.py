@@ -61,6 +61,20 @@ DEFAULTS = {
     # A second submit of an order being charged waits this long for the first one's outcome.
     "ORDER_WAIT_SECONDS": 10,
     "PASSWORD_HASH_METHOD": "scrypt",
+    # The portal's address as its users reach it: the links in emails start with it.
+    "PORTAL_URL": "http://127.0.0.1:5000",
+    # SMTP (SPEC §3.4). Without MAIL_SERVER, development keeps delivered messages in the
+    # database ("Posta inviata", /dev/mail) and production leaves them pending.
+    "MAIL_SERVER": None,
+    "MAIL_PORT": 25,
+    "MAIL_USE_TLS": False,  # STARTTLS after connecting
+    "MAIL_USE_SSL": False,  # TLS from the start (usually port 465)
+    "MAIL_USERNAME": None,
+    "MAIL_PASSWORD": None,
+    "MAIL_DEFAULT_SENDER": "Centro fatturazione <fatturazione@example.com>",
+    "MAIL_TIMEOUT": 30,  # seconds the SMTP server may take to answer
+    # The worker delivers pending email this often (minutes).
+    "MAIL_SEND_MINUTES": 1,
 }
 
 def _flag(text):
@@ -111,6 +125,16 @@ ENVIRONMENT = {
     "RATELIMIT_STORAGE_URI": str,
     "SESSION_COOKIE_SECURE": _flag,
     "RATELIMIT_ENABLED": _flag,
+    "PORTAL_URL": str,
+    "MAIL_SERVER": str,
+    "MAIL_PORT": int,
+    "MAIL_USE_TLS": _flag,
+    "MAIL_USE_SSL": _flag,
+    "MAIL_USERNAME": str,
+    "MAIL_PASSWORD": str,
+    "MAIL_DEFAULT_SENDER": str,
+    "MAIL_TIMEOUT": int,
+    "MAIL_SEND_MINUTES": int,
 }
 
 
@@ -165,6 +189,10 @@ def configure(app, test_config=None):
             "Refusing to start in production with the development SECRET_KEY or a short "
             "one: set SECRET_KEY (or PORTAL_SECRET_KEY) to a long random value "
             "(at least 32 characters).")
+    if cfg.get("MAIL_USE_TLS") and cfg.get("MAIL_USE_SSL"):
+        raise ConfigurationError(
+            "MAIL_USE_TLS (STARTTLS) and MAIL_USE_SSL (TLS from the start) exclude each "
+            "other: set one of them.")
     if cfg.get("SESSION_COOKIE_SECURE") is None:
         cfg["SESSION_COOKIE_SECURE"] = production
     cfg["REMEMBER_COOKIE_SECURE"] = cfg["SESSION_COOKIE_SECURE"]

@@ -4,6 +4,7 @@ import functools
 import io
 import os
 import re
+from contextlib import contextmanager
 from decimal import Decimal
 
 from babel import Locale, UnknownLocaleError
@@ -12,7 +13,7 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal, format_percent
 from babel.support import Translations
 from flask import current_app, g, has_app_context, has_request_context, request, session
-from flask_babel import Babel, format_date, get_locale, get_translations
+from flask_babel import Babel, force_locale, format_date, get_locale, get_translations
 from flask_login import current_user
 
 babel = Babel()
@@ -165,6 +166,25 @@ def translations():
     if found is None:
         found = g.translations = get_translations()
     return found
+
+
+@contextmanager
+def speaking(locale):
+    """Text, money and dates in ``locale`` for the block (an email to a user who speaks
+    another language than the request's, or outside any request), then back.
+
+    ``flask_babel.force_locale`` switches the locale; the names remembered on ``g``
+    (``locale_name``, ``translations``) are switched with it.
+    """
+    saved = {name: g.pop(name, None) for name in ("locale_name", "translations")}
+    try:
+        with force_locale(locale):
+            yield
+    finally:
+        for name, value in saved.items():
+            g.pop(name, None)
+            if value is not None:
+                setattr(g, name, value)
 
 
 # The filters are pure functions of (value, locale): memoised, because Babel parses the

@@ -465,11 +465,47 @@ class AuditEvent(BaseModel):
         indexes = ((("account", "created_at"), False),)
 
 
+class OutboxMessage(BaseModel):
+    """An email, written in the same transaction as the event that causes it (SPEC §3.4) and
+    delivered by the worker (``portal/mail/delivery.py``).
+
+    ``key`` names the event (``order-receipt:42``): one event never writes two messages.
+    ``message_id`` is chosen when the row is written, so every delivery attempt of the row
+    sends the same message. States: ``pending`` (waiting for ``next_attempt_at``),
+    ``sending`` (claimed by ``claim`` until ``claimed_until``), ``sent``, ``failed``
+    (refused by the server, or out of attempts).
+    """
+
+    key = CharField(max_length=150, unique=True)
+    account = ForeignKeyField(Account, null=True, backref="+", on_delete="CASCADE")
+    kind = CharField(max_length=40)
+    recipient = CharField(max_length=254)
+    locale = CharField(max_length=10)
+    subject = CharField(max_length=255)
+    text_body = TextField()
+    html_body = TextField()
+    message_id = CharField(max_length=255, unique=True)
+    state = CharField(max_length=10, default="pending", constraints=[
+        Check("state in ('pending', 'sending', 'sent', 'failed')")])
+    attempts = IntegerField(default=0)
+    next_attempt_at = DateTimeField(default=utcnow)
+    claim = CharField(max_length=64, null=True)
+    claimed_until = DateTimeField(null=True)
+    last_error = CharField(max_length=255, null=True)
+    delivered_by = CharField(max_length=10, null=True)  # "smtp", or "kept" (development)
+    sent_at = DateTimeField(null=True)
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "outbox_message"
+        indexes = ((("state", "next_attempt_at"), False),)
+
+
 ALL_MODELS = [
     Account, User, LoginLock, MemberInvitation, RateLimitCounter, Product, Plan,
     CatalogVersion, Subscription, LicenseAssignment, CartItem, PaymentMethod, Order, OrderLine,
     Invoice, Renewal, PaymentAttempt, LedgerEntry, AuditEvent, OrderReservation, SandboxToken,
-    SandboxCharge,
+    SandboxCharge, OutboxMessage,
 ]
 
 

@@ -33,6 +33,7 @@ from portal.core.models import (Account, LedgerEntry, Order, OrderLine, OrderRes
                                 Subscription, User, audit, ledger_sum, utcnow)
 from portal.customers.details import recheck_unchecked
 from portal.invoices.numbering import issue_invoice
+from portal.mail.messages import renewal_failed, renewal_receipt, subscription_suspended
 from portal.payments.gateway import GatewayError, PaymentDeclined, get_gateway
 from portal.subscriptions.quotes import plan_price
 
@@ -226,6 +227,7 @@ def _complete(row_id, reference, today):
               order_id=order.id, invoice=invoice.number, total_cents=row.total_cents,
               due_cents=row.due_cents, period_start=row.period_start.isoformat(),
               period_end=row.period_end.isoformat(), was=subscription.status)
+        renewal_receipt(order, invoice, row, subscription.product.name, contact)
     return "completed"
 
 
@@ -267,6 +269,7 @@ def _fail(row_id, code, today):
                 Subscription.id == subscription.id).execute()
             audit(account.id, None, "renewal.failed", subscription_id=subscription.id,
                   reason=code, amount_cents=row.due_cents, next_retry=next_try.isoformat())
+            renewal_failed(row, subscription, contact, code, next_try)
             return "failed"
         _abandon(row, subscription, code)
         return "suspended"
@@ -282,6 +285,7 @@ def _abandon(row, subscription, code):
         Subscription.id == subscription.id).execute()
     audit(account.id, None, "subscription.suspended", subscription_id=subscription.id,
           reason=code, amount_cents=row.total_cents)
+    subscription_suspended(row, subscription, billing_contact(account.id), code)
 
 
 def renew(subscription_id, gateway, today=None):

@@ -1,9 +1,10 @@
-"""The worker's periodic job: ``billing run`` every ``BILLING_RUN_MINUTES``, with huey.
+"""The worker's periodic jobs, with huey: ``billing run`` every ``BILLING_RUN_MINUTES``, and
+the email outbox delivered every ``MAIL_SEND_MINUTES`` (one by default).
 
 huey keeps its schedule in a SQLite file beside the portal's data (``HUEY_SQLITE_PATH``,
 default ``instance/huey.sqlite3``), or in Redis when ``HUEY_REDIS_URL`` is set (several
 machines). ``worker.py`` at the top level builds it for ``huey_consumer worker.huey``. The
-job itself is idempotent, so a missed, doubled or overlapping run does no harm.
+jobs are idempotent, so a missed, doubled or overlapping run does no harm.
 """
 import logging
 import os
@@ -12,12 +13,13 @@ from huey import RedisHuey, SqliteHuey, crontab
 
 from portal.core.db import db
 from portal.lifecycle.renewals import run_billing
+from portal.mail.delivery import deliver_pending
 
 log = logging.getLogger(__name__)
 
 
 def create_huey(app):
-    """The huey instance of ``app``, with the billing job registered."""
+    """The huey instance of ``app``, with the billing and email jobs registered."""
     redis_url = app.config.get("HUEY_REDIS_URL")
     if redis_url:
         huey = RedisHuey("centro-fatturazione", url=redis_url)
@@ -36,5 +38,17 @@ def create_huey(app):
         log.info("billing run: %s", ", ".join(report.lines()))
         return report.lines()
 
+    mail_minutes = int(app.config.get("MAIL_SEND_MINUTES", 1))
+
+    @huey.periodic_task(crontab(minute=f"*/{mail_minutes}"), name="mail_send")
+    def mail_send():
+        """Deliver the emails that are due (the outbox)."""
+        with app.app_context(), db.connection_context():
+            outcomes = deliver_pending()
+        if any(outcomes.values()):
+            log.info("mail: %s", outcomes)
+        return outcomes
+
     huey.billing_run = billing_run
+    huey.mail_send = mail_send
     return huey

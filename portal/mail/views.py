@@ -1,0 +1,50 @@
+"""Posta inviata: in development, the emails the portal kept instead of sending (no
+``MAIL_SERVER``), so that every message can be read without a mail server. Any other
+environment answers 404: the page shows every account's mail."""
+from flask import Blueprint, abort, current_app
+from flask_login import login_required
+
+from portal.core.http import no_store, render
+from portal.core.models import OutboxMessage
+
+bp = Blueprint("mail", __name__, url_prefix="/dev/mail")
+
+#: Messages listed, newest first.
+SHOWN = 200
+
+
+@bp.before_request
+def development_only():
+    """The page exists in development only."""
+    if current_app.config["ENV_NAME"] != "development":
+        abort(404)
+
+
+@bp.get("/")
+@login_required
+def index():
+    """The newest messages of the outbox, whatever their state."""
+    messages = list(OutboxMessage.select().order_by(OutboxMessage.id.desc()).limit(SHOWN))
+    return no_store(render("mail/sent.html", messages=messages))
+
+
+@bp.get("/<int:message_id>")
+@login_required
+def show(message_id):
+    """One message: its headers, its plain-text part and its HTML part."""
+    message = OutboxMessage.get_or_none(OutboxMessage.id == message_id)
+    if message is None:
+        abort(404)
+    return no_store(render("mail/sent_message.html", message=message))
+
+
+@bp.get("/<int:message_id>/html")
+@login_required
+def html_part(message_id):
+    """The HTML part as the recipient's mail client gets it."""
+    message = OutboxMessage.get_or_none(OutboxMessage.id == message_id)
+    if message is None:
+        abort(404)
+    response = current_app.response_class(message.html_body, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    return no_store(response)

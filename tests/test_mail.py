@@ -1,0 +1,297 @@
+"""Email: the outbox written with its event, delivered to a real SMTP server (aiosmtpd, in
+the test process) once, in the recipient's language; and the development "Posta inviata"."""
+import datetime as dt
+import email
+import email.policy
+import socket
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from conftest import GIULIA
+from portal.core.db import db
+from portal.core.models import Invoice, Order, OutboxMessage, User, utcnow
+from portal.lifecycle.renewals import run_billing
+from portal.mail import delivery
+from portal.mail.delivery import CLAIM_TIMEOUT, deliver_pending
+from test_checkout_support import add_to_cart, card_form, order_id_from, place, review
+from test_renewals import DECLINED, GOOD, START, save_card
+
+
+class Inbox:
+    """aiosmtpd's handler: keeps every message; refuses the addresses in ``refused``."""
+
+    def __init__(self):
+        self.messages = []
+        self.refused = set()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refused:
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.messages.append((envelope.rcpt_tos, message))
+        return "250 Message accepted for delivery"
+
+
+def free_port():
+    """A TCP port nobody listens on (right now)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def smtp():
+    """A real SMTP server on a free port; ``smtp.start()`` / ``smtp.stop()`` at will."""
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    inbox.port, inbox.controller = port, controller
+    yield inbox
+    try:
+        controller.stop()
+    except AssertionError:  # stopped by the test already
+        pass
+
+
+@pytest.fixture
+def mail_app(make_app, smtp):
+    """The portal sending to the test's SMTP server."""
+    app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp.port, MAIL_TIMEOUT=5,
+                   MAIL_DEFAULT_SENDER="Centro fatturazione <fatturazione@example.com>",
+                   PORTAL_URL="https://portal.example.com")
+    yield app
+    if not db.is_closed():
+        db.close()
+
+
+def send(app, now=None):
+    """``deliver_pending`` as the worker runs it."""
+    with app.app_context(), db.connection_context():
+        return deliver_pending(now)
+
+
+def outbox():
+    """Every outbox row, oldest first."""
+    with db.connection_context():
+        return list(OutboxMessage.select().order_by(OutboxMessage.id))
+
+
+def parts(message):
+    """(plain text, HTML) of a received message."""
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    return text, html
+
+
+def login(app):
+    """Giulia's browser on ``app``."""
+    from conftest import Browser
+    browser = Browser(app.test_client())
+    browser.login(GIULIA)
+    return browser
+
+
+def place_seed_order(browser, card=None):
+    """The seed's order: Webinar Pro, 6 licenses, monthly, paid by a new card."""
+    add_to_cart(1, "webinar-pro", 6, "monthly")
+    _html, fields = review(browser)
+    return place(browser, fields, card_form(card) if card else None)
+
+
+# ------------------------------------------------------------------ the order receipt
+
+
+def test_the_order_receipt_arrives_in_italian_with_the_total_due(mail_app, smtp):
+    browser = login(mail_app)
+    order_id = order_id_from(place_seed_order(browser))
+    [row] = outbox()
+    assert (row.kind, row.state, row.recipient, row.locale) == (
+        "order_receipt", "pending", GIULIA, "it")
+    assert smtp.messages == []  # written with the order, sent by the worker
+
+    assert send(mail_app)["sent"] == 1
+    [(recipients, message)] = smtp.messages
+    assert recipients == [GIULIA]
+    with db.connection_context():
+        order = Order.get_by_id(order_id)
+        invoice = Invoice.get(Invoice.order == order_id)
+        link = f"https://portal.example.com/invoices/{invoice.id}"
+    assert message["Subject"] == f"Il tuo ordine: fattura {invoice.number}"
+    assert message["Message-ID"].strip() == row.message_id
+    assert message["From"] == "Centro fatturazione <fatturazione@example.com>"
+    text, html = parts(message)
+    due = f"{order.due_cents // 100:,}".replace(",", ".") + f",{order.due_cents % 100:02d}"
+    assert f"Importo addebitato: {due}\xa0€" in text, text
+    assert invoice.number in text and link in text
+    assert "Cosa è cambiato" in text and "6 licenze" in text
+    assert f'href="{link}"' in html and due in html
+    assert outbox()[0].state == "sent"
+    assert send(mail_app)["sent"] == 0 and len(smtp.messages) == 1  # never twice
+
+
+def test_the_receipt_is_in_the_language_the_user_chose(mail_app, smtp):
+    with db.connection_context():
+        User.update(locale="de").where(User.email == GIULIA).execute()
+    place_seed_order(login(mail_app))
+    send(mail_app)
+    [(_, message)] = smtp.messages
+    assert message["Subject"].startswith("Ihre Bestellung")
+    assert message["Content-Language"] == "de"
+    assert "€" in parts(message)[0]
+
+
+def test_a_declined_order_leaves_no_email(mail_app, smtp):
+    response = place_seed_order(login(mail_app), card="4000000000000002")
+    assert response.status_code != 303
+    assert outbox() == []
+    send(mail_app)
+    assert smtp.messages == []
+
+
+# ------------------------------------------------------------------ renewals
+
+
+@pytest.fixture
+def renewal_ctx(mail_app):
+    with mail_app.app_context(), db.connection_context():
+        yield mail_app
+
+
+def received(smtp, kind_subject):
+    """The received messages whose subject starts with ``kind_subject``."""
+    return [m for _, m in smtp.messages if m["Subject"].startswith(kind_subject)]
+
+
+def test_renewal_receipt(renewal_ctx, smtp):
+    save_card(GOOD)
+    assert run_billing(START).renewed == [1]
+    [row] = outbox()
+    assert row.kind == "renewal_receipt"
+    deliver_pending()
+    [message] = received(smtp, "Webinar rinnovato")
+    order = Order.select().order_by(Order.id.desc()).get()
+    text, _html = parts(message)
+    assert Invoice.get(Invoice.order == order.id).number in message["Subject"]
+    assert "675,90\xa0€" in text and order.due_cents == 67590  # 50 € of credit used
+
+
+def test_renewal_failed_then_suspended(renewal_ctx, smtp):
+    save_card(DECLINED)
+    days = [START + dt.timedelta(days=d) for d in (0, 1, 3, 5)]
+    for day in days:
+        run_billing(day)
+    kinds = [row.kind for row in outbox()]
+    assert kinds == ["renewal_failed"] * 3 + ["subscription_suspended"]
+    deliver_pending()
+    failed = received(smtp, "Pagamento di Webinar non riuscito")
+    assert len(failed) == 3
+    text, html = parts(failed[0])
+    assert "675,90\xa0€" in text  # 119 € × 5 + IVA = 725,90 €, less the 50 € credit held
+    assert "rifiutata" in text  # the reason: declined by the issuer
+    assert "11 dic 2026" in text  # the next retry
+    pay = "https://portal.example.com/subscriptions/1/pay"
+    assert f"Paga ora: {pay}" in text and f'href="{pay}"' in html
+    [suspended] = received(smtp, "Webinar è stato sospeso")
+    assert pay in parts(suspended)[0]
+    assert "725,90\xa0€" in parts(suspended)[0]  # the credit went back to the balance
+
+
+# ------------------------------------------------------------------ delivery
+
+
+def test_smtp_down_keeps_messages_pending_until_it_is_back(mail_app, smtp):
+    place_seed_order(login(mail_app))
+    smtp.controller.stop()
+    now = utcnow()
+    assert send(mail_app, now) == {"sent": 0, "kept": 0, "postponed": 1, "failed": 0}
+    [row] = outbox()
+    assert (row.state, row.attempts, row.next_attempt_at) == (
+        "pending", 1, now + dt.timedelta(minutes=1))
+    assert send(mail_app, now)["postponed"] == 0  # waits for its backoff
+
+    smtp.controller = Controller(smtp, hostname="127.0.0.1", port=smtp.port)
+    smtp.controller.start()
+    assert send(mail_app, now + dt.timedelta(minutes=1))["sent"] == 1
+    assert len(smtp.messages) == 1 and outbox()[0].state == "sent"
+
+
+def test_a_refused_recipient_fails_without_retries(mail_app, smtp):
+    smtp.refused.add(GIULIA)
+    place_seed_order(login(mail_app))
+    assert send(mail_app)["failed"] == 1
+    [row] = outbox()
+    assert row.state == "failed" and row.last_error.startswith("550")
+    smtp.refused.clear()
+    assert send(mail_app, utcnow() + dt.timedelta(days=30))["sent"] == 0
+    assert smtp.messages == []
+
+
+def test_a_crash_after_the_smtp_answer_sends_the_same_message_again(mail_app, smtp,
+                                                                      monkeypatch):
+    place_seed_order(login(mail_app))
+    start = utcnow()
+
+    def crash(*args, **kwargs):
+        raise SystemExit("killed after the server's answer")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(delivery, "mark_sent", crash)
+        with pytest.raises(SystemExit):
+            send(mail_app, start)
+    [row] = outbox()
+    assert row.state == "sending" and len(smtp.messages) == 1
+    # Another worker before the claim runs out: nothing is sent.
+    assert send(mail_app, start + dt.timedelta(minutes=5))["sent"] == 0
+    assert len(smtp.messages) == 1
+    # After it: the very same message once more (at least once), then never again.
+    later = start + CLAIM_TIMEOUT + dt.timedelta(seconds=1)
+    assert send(mail_app, later)["sent"] == 1
+    assert send(mail_app, later + dt.timedelta(hours=1))["sent"] == 0
+    first, second = (message for _, message in smtp.messages)
+    assert first["Message-ID"].strip() == second["Message-ID"].strip() == row.message_id
+    assert first["Date"] == second["Date"] and parts(first) == parts(second)
+    assert outbox()[0].state == "sent"
+
+
+def test_the_command_delivers_once(mail_app, smtp):
+    place_seed_order(login(mail_app))
+    result = mail_app.test_cli_runner().invoke(args=["mail", "send"])
+    assert result.exit_code == 0, result.output
+    assert "sent: 1" in result.output and len(smtp.messages) == 1
+    result = mail_app.test_cli_runner().invoke(args=["mail", "send"])
+    assert "sent: 0" in result.output and len(smtp.messages) == 1
+
+
+# ------------------------------------------------------------------ Posta inviata
+
+
+def test_development_keeps_mail_and_shows_it(make_app):
+    app = make_app(ENV_NAME="development")
+    browser = login(app)
+    place_seed_order(browser)
+    assert send(app) == {"sent": 0, "kept": 1, "postponed": 0, "failed": 0}
+    [row] = outbox()
+    assert (row.state, row.delivered_by) == ("sent", "kept")
+    page = browser.get("/dev/mail/")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "Posta inviata" in html and row.subject in html
+    page = browser.get(f"/dev/mail/{row.id}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "Importo addebitato" in html
+    assert browser.get(f"/dev/mail/{row.id}/html").status_code == 200
+
+
+def test_production_refuses_the_page_and_keeps_mail_pending(make_app):
+    app = make_app(ENV_NAME="production", SECRET_KEY="x" * 40)
+    browser = login(app)
+    place_seed_order(browser)
+    assert send(app) == {"sent": 0, "kept": 0, "postponed": 0, "failed": 0}
+    assert outbox()[0].state == "pending"
+    assert browser.get("/dev/mail/").status_code == 404
+    assert browser.get(f"/dev/mail/{outbox()[0].id}").status_code == 404
