@@ -9,6 +9,7 @@ import sqlite3
 import threading
 
 import pytest
+import time_machine
 from peewee import OperationalError
 
 import portal.checkout.orders
@@ -21,6 +22,7 @@ from portal.core.models import (Account, AuditEvent, CartItem, Invoice, LedgerEn
                                 utcnow)
 from portal.payments.gateway import GatewayError, SandboxGateway
 from portal.demo import make_user
+from portal.lifecycle.renewals import run_billing
 from test_checkout_support import (add_to_cart, card_form, form_fields, order_id_from, place,
                                    review)
 
@@ -645,3 +647,27 @@ def test_a_really_locked_sqlite_database_answers_503_then_works_again(impatient_
     with db.connection_context():
         assert LicenseAssignment.select().where(LicenseAssignment.user == luca).count() == 1
     assert is_sqlite()
+
+
+def test_the_billing_run_finishes_an_order_cut_off_after_its_charge(app, giulia, monkeypatch):
+    """The worker's periodic ``billing run`` reconciles orders as well: a crash right after
+    the charge leaves the reservation; the next run past the timeout completes it, once."""
+    add_to_cart(1, "webinar-pro", 8, "annual")
+    _, fields = review(giulia)
+    key = fields["idempotency_key"]
+    orders = portal.checkout.orders
+    original = orders._charge
+
+    def crash_after_charging(*args, **kwargs):
+        original(*args, **kwargs)
+        raise RuntimeError("injected fault")
+    monkeypatch.setattr(orders, "_charge", crash_after_charging)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    assert submit(giulia, fields, headers=EN).status_code == 500
+    monkeypatch.setattr(orders, "_charge", original)
+    later = dt.datetime.now() + RESERVATION_TIMEOUT + dt.timedelta(seconds=5)
+    with time_machine.travel(later), app.app_context(), db.connection_context():
+        first = run_billing()
+        second = run_billing()
+    assert first.orders_reconciled == {"completed": 1} and second.orders_reconciled == {}
+    assert_one_paid_order(key)

@@ -31,6 +31,7 @@ from portal.core.db import for_update, write_transaction
 from portal.core.models import (Account, LedgerEntry, Order, OrderLine, OrderReservation,
                                 PaymentAttempt, PaymentMethod, Plan, Product, Renewal,
                                 Subscription, User, audit, ledger_sum, utcnow)
+from portal.checkout.orders import reconcile_pending_orders
 from portal.customers.details import recheck_unchecked
 from portal.invoices.numbering import issue_invoice
 from portal.mail.messages import renewal_failed, renewal_receipt, subscription_suspended
@@ -60,10 +61,12 @@ class RunReport:
     trials_ended: list = field(default_factory=list)
     pending: list = field(default_factory=list)  # gateway errors: tried again next run
     vat_rechecked: list = field(default_factory=list)  # VAT numbers asked of VIES again
+    orders_reconciled: dict = field(default_factory=dict)  # {outcome: count}
 
     def lines(self):
         """One line per kind of event, for ``flask billing run``."""
-        return [f"{name.replace('_', ' ')}: {len(ids)}" for name, ids in vars(self).items()]
+        return [f"{name.replace('_', ' ')}: {sum(ids.values()) if isinstance(ids, dict) else len(ids)}"
+                for name, ids in vars(self).items()]
 
 
 def retry_schedule():
@@ -408,6 +411,10 @@ def run_billing(today=None, gateway=None):
     # VAT numbers accepted while VIES was unavailable: checked again before anything is
     # priced, so a number found invalid stops getting the reverse charge in this very run.
     report.vat_rechecked = [account_id for account_id, _status in recheck_unchecked()]
+    # Orders a crash or a timeout left between their steps: completed or undone first, so
+    # that their subscriptions are settled before anything renews.
+    report.orders_reconciled = {outcome: count for outcome, count in
+                                reconcile_pending_orders(gateway=gateway).items() if count}
     outcomes = {"completed": report.renewed, "failed": report.failed,
                 "suspended": report.suspended, "pending": report.pending}
     for row in resume_charging(gateway, today):
