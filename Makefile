@@ -84,6 +84,7 @@ screenshots: $(TEST_STAMP)
 
 bench: $(TEST_STAMP)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/orders_latency.py  # orders with a 300 ms gateway and 20 buyers
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
