@@ -191,13 +191,21 @@ def _charge(row_id, gateway, today):
     return _complete(row_id, reference, today)
 
 
+def _locked_charging(row_id):
+    """(renewal, subscription), both locked, while the renewal is still ``charging``;
+    (None, None) once another run has finished it (the write lock is held)."""
+    row = for_update(Renewal.select().where(Renewal.id == row_id)).get()
+    if row.state != "charging":
+        return None, None
+    return row, _locked_subscription(row.subscription_id)
+
+
 def _complete(row_id, reference, today):
     """Order, line, invoice, the next period and the price paid, as one transaction."""
     with write_transaction():
-        row = for_update(Renewal.select().where(Renewal.id == row_id)).get()
-        if row.state != "charging":
+        row, subscription = _locked_charging(row_id)
+        if row is None:
             return None  # another run finished it
-        subscription = _locked_subscription(row.subscription_id)
         account = subscription.account
         if subscription.status == "active" and subscription.period_end != row.period_start:
             return _superseded(row, subscription, reference)
@@ -257,10 +265,9 @@ def _record_attempt(row, account, contact, status, code=None):
 def _fail(row_id, code, today):
     """A declined renewal: past due with the next retry, or suspended after the last one."""
     with write_transaction():
-        row = for_update(Renewal.select().where(Renewal.id == row_id)).get()
-        if row.state != "charging":
+        row, subscription = _locked_charging(row_id)
+        if row is None:
             return None  # another run finished it
-        subscription = _locked_subscription(row.subscription_id)
         account = subscription.account
         next_try = retry_date(row.period_start, row.attempts, retry_schedule())
         contact = billing_contact(account.id)
