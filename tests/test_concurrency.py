@@ -11,6 +11,7 @@ import threading
 import pytest
 import time_machine
 from peewee import OperationalError
+from playhouse.shortcuts import model_to_dict
 
 import portal.checkout.orders
 from conftest import GIULIA, PASSWORD, Browser
@@ -671,3 +672,52 @@ def test_the_billing_run_finishes_an_order_cut_off_after_its_charge(app, giulia,
         second = run_billing()
     assert first.orders_reconciled == {"completed": 1} and second.orders_reconciled == {}
     assert_one_paid_order(key)
+
+
+# ------------------------------------------------------------ invoice numbers, year boundary
+
+
+def test_concurrent_orders_across_a_year_boundary_number_invoices_without_gaps(app):
+    """Eight accounts order at once, four on 31 December and four on 1 January: each year's
+    invoices are numbered 1, 2, 3, 4, with no gap and no repeat."""
+    with db.connection_context():
+        rossi = Account.get_by_id(1)
+        fields = model_to_dict(rossi, recurse=False)
+        for name in ("id", "balance_cents", "created_at"):
+            fields.pop(name, None)
+        standard = Subscription.get_by_id(1).plan_id
+        emails = []
+        for n in range(8):
+            account = Account.create(**dict(fields, name=f"Cliente {n} S.r.l."))
+            email = f"contatto{n}@example.it"
+            make_user(account, email, f"Contatto {n}", "billing_contact", PASSWORD)
+            Subscription.create(account=account, product=1, plan=standard, licenses=5,
+                                frequency="monthly", period_start=dt.date(2026, 12, 15),
+                                period_end=dt.date(2027, 1, 15), status="active",
+                                price_cents=11900)
+            emails.append(email)
+        subscriptions = {s.account.name: s.id for s in Subscription.select(
+            Subscription, Account).join(Account).where(Account.name.startswith("Cliente"))}
+
+    def wave(day, names):
+        app.config["FIXED_TODAY"] = day
+        browsers = []
+        for n in names:
+            add_to_cart(subscriptions[f"Cliente {n} S.r.l."], "webinar-pro", 8, "annual",
+                        email=emails[n])
+            browser = login(app, emails[n])
+            _html, review_fields = review(browser)
+            browsers.append((browser, review_fields))
+
+        def submit(browser, review_fields):
+            return lambda: place(browser, review_fields).status_code
+        return run_together([submit(*pair) for pair in browsers])
+
+    assert wave(dt.date(2026, 12, 31), range(4)) == [303] * 4
+    assert wave(dt.date(2027, 1, 1), range(4, 8)) == [303] * 4
+    with db.connection_context():
+        numbers = sorted((i.year, i.sequence, i.number) for i in Invoice.select())
+    assert [(year, sequence) for year, sequence, _ in numbers] == (
+        [(2026, s) for s in range(1, 5)] + [(2027, s) for s in range(1, 5)])
+    assert numbers[0][2] == "2026/000001" and numbers[-1][2] == "2027/000004"
+    assert_books_balance()
