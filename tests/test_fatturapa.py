@@ -2,6 +2,7 @@
 for every kind of invoice the portal issues; their amounts equal the invoice page's."""
 import datetime as dt
 import re
+import os
 import shutil
 import subprocess
 
@@ -149,7 +150,13 @@ def test_an_issued_invoice_never_changes(giulia, app):
     assert "Rossi Eventi S.r.l." in after and "Someone Else" not in after
 
 
-@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="pdftotext (poppler-utils)")
+#: Outside CI a machine without poppler-utils skips this one test and says so; CI installs
+#: it (.ci/run), and there a missing pdftotext fails instead of hiding the check.
+PDFTOTEXT_MISSING = (shutil.which("pdftotext") is None
+                     and os.environ.get("CI", "").lower() not in ("1", "true", "yes"))
+
+
+@pytest.mark.skipif(PDFTOTEXT_MISSING, reason="pdftotext missing: apt-get install poppler-utils")
 @pytest.mark.parametrize("language,words", [("it", ["Fattura 2026/000001", "Copia di cortesia"]),
                                             ("en", ["Invoice 2026/000001", "Courtesy copy"])])
 def test_pdf_shows_the_page_amounts_in_the_users_language(giulia, tmp_path, language, words):
