@@ -30,10 +30,12 @@ from portal.core.clock import today_in
 from portal.core.db import for_update, write_transaction
 from portal.core.models import (Account, LedgerEntry, Order, OrderLine, OrderReservation,
                                 PaymentAttempt, PaymentMethod, Plan, Product, Renewal,
-                                Subscription, User, audit, ledger_sum, utcnow)
+                                Subscription, audit, ledger_sum, utcnow)
 from portal.checkout.orders import reconcile_pending_orders
 from portal.customers.details import recheck_unchecked
 from portal.invoices.numbering import issue_invoice
+from portal.lifecycle.contacts import billing_contact, default_method
+from portal.lifecycle.notices import write_notices
 from portal.mail.messages import renewal_failed, renewal_receipt, subscription_suspended
 from portal.payments.gateway import GatewayError, PaymentDeclined, get_gateway
 from portal.subscriptions.quotes import plan_price
@@ -62,6 +64,7 @@ class RunReport:
     pending: list = field(default_factory=list)  # gateway errors: tried again next run
     vat_rechecked: list = field(default_factory=list)  # VAT numbers asked of VIES again
     orders_reconciled: dict = field(default_factory=dict)  # {outcome: count}
+    reminders: dict = field(default_factory=dict)  # {kind: emails written}
 
     def lines(self):
         """One line per kind of event, for ``flask billing run``."""
@@ -80,21 +83,6 @@ def retry_schedule():
 def _today_for(account, today):
     """The date the account lives in (its timezone), unless the run was given one."""
     return today or today_in(account.timezone)
-
-
-def billing_contact(account_id):
-    """Who a renewal order is recorded for: the account's first billing contact."""
-    return (User.select().where((User.account == account_id)
-                                & (User.role == "billing_contact")).order_by(User.id).first())
-
-
-def default_method(account_id, gateway_name):
-    """The card renewals are charged to: the default one, else the newest saved card."""
-    return (PaymentMethod.select()
-            .where((PaymentMethod.account == account_id)
-                   & (PaymentMethod.gateway == gateway_name))
-            .order_by(PaymentMethod.is_default.desc(), PaymentMethod.created_at.desc(),
-                      PaymentMethod.id.desc()).first())
 
 
 def _locked_subscription(subscription_id):
@@ -444,4 +432,6 @@ def run_billing(today=None, gateway=None):
         state = retry(row.id, gateway, today)
         if state:
             outcomes.get(state, []).append(row.subscription_id)
+    # Last, on the states this run left: trial ending, expiring, card expiring.
+    report.reminders = write_notices(today)
     return report
