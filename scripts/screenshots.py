@@ -127,6 +127,8 @@ def walk(page):
         ("invoices", goto("/invoices")),
         ("activity", goto("/activity")),
         ("support", goto("/support")),
+        ("profile", goto("/profile")),
+        ("mail-sent", goto("/dev/mail/")),
         ("error-404", goto("/no-such-page")),
         ("error-403-other-account", goto("/subscriptions/3/change")),
     ]

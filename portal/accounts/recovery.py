@@ -16,7 +16,7 @@ from portal.accounts.users import normalize_email
 from portal.core.db import write_transaction
 from portal.core.forms import first_errors
 from portal.core.http import no_store, render, see_other
-from portal.core.i18n import locale_name
+from portal.core.i18n import chosen_language
 from portal.core.models import Account, User
 from portal.core.throttle import limiter
 from portal.mail import messages as mail
@@ -34,8 +34,9 @@ def asked_address():
 
 
 def page_language():
-    """The language of this page when it is one of the portal's (not the pseudo-locale)."""
-    name = locale_name()
+    """The language of this page's messages (``en`` for an en-GB page), when it is one of
+    the portal's (not the pseudo-locale)."""
+    name = chosen_language()
     return name if name in current_app.config["LANGUAGES"] else None
 
 

@@ -164,9 +164,9 @@ class LoginLock(BaseModel):
 class MemberInvitation(BaseModel):
     """An address a billing contact asked to add to the account.
 
-    It becomes a user only when the operator accepts it (``flask users accept-invitation``;
-    later the address owner, by email): a billing contact can neither learn that an address
-    is registered elsewhere nor claim one that is not theirs.
+    It becomes a user only when the address owner follows the emailed link and chooses a
+    password (or the operator runs ``flask users accept-invitation``): a billing contact can
+    neither learn that an address is registered elsewhere nor claim one that is not theirs.
     """
 
     account = ForeignKeyField(Account, backref="invitations", on_delete="CASCADE")

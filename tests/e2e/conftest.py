@@ -129,6 +129,7 @@ class Server:
     def start(self, timeout=20):
         """Start gunicorn and wait until the login page answers."""
         env = _portal_env(self.workdir, self.database)
+        env["PORTAL_PORTAL_URL"] = self.url  # the links in the emails it writes
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{self.port}", "-w", "2",
