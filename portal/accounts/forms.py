@@ -80,9 +80,15 @@ class ProfileForm(PostForm):
         self.locale.choices = list(available_locales())
 
     def validate_name(self, field):
-        """Present, at most ``NAME_MAX`` characters, no control characters."""
-        if not field.data:
-            raise ValidationError(_("Enter your name."))
-        if len(field.data) > NAME_MAX or any(ord(c) < 32 for c in field.data):
-            raise ValidationError(_("The name can be at most %(max)s characters long, on "
-                                    "one line.", max=NAME_MAX))
+        """Present, at most ``NAME_MAX`` characters, on one line."""
+        check_name(field.data, _("Enter your name."))
+
+
+def check_name(name, missing):
+    """A user's name (already on one line): ``missing`` when empty; at most ``NAME_MAX``
+    characters and no control characters."""
+    if not name:
+        raise ValidationError(missing)
+    if len(name) > NAME_MAX or any(ord(c) < 32 for c in name):
+        raise ValidationError(_("The name can be at most %(max)s characters long, on one "
+                                "line.", max=NAME_MAX))

@@ -2,6 +2,7 @@
 from flask_babel import gettext as _
 from wtforms import HiddenField, SelectField, StringField, ValidationError
 
+from portal.accounts.forms import check_name
 from portal.accounts.users import EMAIL_MAX, NAME_MAX, normalize_email, one_line, valid_email
 from portal.core.forms import PostForm
 
@@ -30,12 +31,8 @@ class NewMemberForm(PostForm):
     email = StringField(filters=[normalize_email])
 
     def validate_name(self, field):
-        """Present, at most ``NAME_MAX`` characters, no control characters."""
-        if not field.data:
-            raise ValidationError(_("Enter the user's name."))
-        if len(field.data) > NAME_MAX or any(ord(c) < 32 for c in field.data):
-            raise ValidationError(_("The name can be at most %(max)s characters long, on "
-                                    "one line.", max=NAME_MAX))
+        """Present, at most ``NAME_MAX`` characters, on one line."""
+        check_name(field.data, _("Enter the user's name."))
 
     def validate_email(self, field):
         """Present and well formed. Whether another account uses it is not said (issue 20)."""
