@@ -29,6 +29,7 @@ import datetime as dt
 import json
 import os
 import platform
+import resource
 import shutil
 import socket
 import subprocess
@@ -143,17 +144,19 @@ def seed(url, count):
 
 def billing_run(url, flask):
     """``flask --app portal billing run --today DAY`` as an operator runs it: (seconds,
-    output)."""
+    CPU seconds of the command, output)."""
     env = dict(os.environ, DATABASE_URL=url, SECRET_KEY="bench-renewals-" + "x" * 32,
                PAYMENT_GATEWAY="sandbox", FIXED_TODAY=DAY.isoformat(), PYTHONUNBUFFERED="1")
     env.pop("SANDBOX_LATENCY_MS", None)
+    cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     done = subprocess.run([flask, "--app", "portal", "billing", "run", "--today",
                            DAY.isoformat()], cwd=ROOT, env=env, capture_output=True, text=True)
     seconds = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"billing run failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    return seconds, done.stdout
+    return seconds, after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime, done.stdout
 
 
 def renewed_count(output):
@@ -312,10 +315,11 @@ def bench(engine, url, count, flask):
     started = time.monotonic()
     seed(url, count)
     log(f"{engine}: seeded in {time.monotonic() - started:.1f} s; flask billing run")
-    seconds, output = billing_run(url, flask)
+    load = os.getloadavg()[0]
+    seconds, cpu, output = billing_run(url, flask)
     renewed = renewed_count(output)
     log(f"{engine}: {renewed} renewed in {seconds:.1f} s; a second run")
-    _again, output_again = billing_run(url, flask)
+    _again, _cpu, output_again = billing_run(url, flask)
     figures, problems = check(url, count)
     if renewed != count:
         problems.append(f"the run reported {renewed} renewals for {count}")
@@ -323,6 +327,7 @@ def bench(engine, url, count, flask):
         problems.append(f"a second run renewed {renewed_count(output_again)} more")
     return {
         "engine": engine, "subscriptions": count, "seconds": round(seconds, 2),
+        "cpu_seconds": round(cpu, 2), "load_average_before": round(load, 2),
         "charges_per_second": round(figures["charges"] / seconds, 1) if seconds else None,
         "renewals_per_second": round(renewed / seconds, 1) if seconds else None,
         "double_charges": figures["double_charges"], "invoices": figures["invoices"],
@@ -358,7 +363,8 @@ def main():
             with postgres_database() as url:
                 results.append(bench("postgresql", url, args.count, flask))
     for r in results:
-        print(f"{r['engine']:<11} {r['subscriptions']} renewals in {r['seconds']:.1f} s = "
+        print(f"{r['engine']:<11} {r['subscriptions']} renewals in {r['seconds']:.1f} s "
+              f"({r['cpu_seconds']:.1f} s CPU of the command, load {r['load_average_before']}) = "
               f"{r['charges_per_second']:.0f} charges/s (target <= {r['target_seconds']:.0f} s: "
               f"{'met' if r['target_met'] else 'missed'}); double charges "
               f"{r['double_charges']}, invoices {r['invoices']}; invariants "

@@ -171,3 +171,19 @@ def test_a_prepared_insert_writes_the_row_model_create_writes(app, shop, count_q
         assert first.id and first.state == "pending" and first.attempts == 0
         assert messages.create(**dict(values, subject="again")) is None  # same key: kept
         assert OutboxMessage.get(OutboxMessage.key == "test:1").subject == "s"
+
+
+def test_a_prepared_write_changes_what_the_plain_update_changes(app, shop):
+    from portal.core.db import PreparedWrite
+    from portal.core.models import Subscription
+    renewed = PreparedWrite(lambda arg: Subscription.update(
+        period_end=arg("end", Subscription.period_end), status="active",
+        version=Subscription.version + 1).where(Subscription.id == arg("id", Subscription.id)))
+    with app.app_context(), db.connection_context():
+        before = Subscription.get_by_id(1)
+        for n in (1, 2):  # compiled on the first call, reused on the second
+            assert renewed.execute(end=dt.date(2027, 2, n), id=1) == 1
+            after = Subscription.get_by_id(1)
+            assert (after.period_end, after.version) == (dt.date(2027, 2, n), before.version + n)
+        assert renewed.execute(end=dt.date(2027, 2, 1), id=0) == 0
+        assert Subscription.get_by_id(2).version == 1

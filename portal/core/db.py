@@ -300,3 +300,51 @@ class PreparedInsert:
         if self.key not in row:
             setattr(instance, self.key.name, key)
         return instance
+
+
+class PreparedWrite:
+    """An UPDATE (or DELETE) whose SQL peewee builds once per engine, then runs with new
+    values: ``builder(arg)`` returns the query, calling ``arg(name, field)`` where a value
+    goes (``field`` converts it, by its public ``db_value``); constants stay in the SQL.
+
+        _paid = PreparedWrite(lambda arg: Renewal.update(
+            state="completed", order=arg("order", Renewal.order))
+            .where(Renewal.id == arg("id", Renewal.id)))
+        _paid.execute(order=order.id, id=row.id)   # the number of rows changed
+
+    Each ``arg`` is an unconverted stand-in (``Value(..., converter=False)``) whose position
+    in the query's parameters says where the value goes, as in ``PreparedInsert``.
+    """
+
+    _STAND_IN = -7_318_224_200_000_000_000  # no real value is this
+
+    def __init__(self, builder):
+        """Remember how to build the query; nothing is compiled until the first call."""
+        self.builder = builder
+        self.compiled = {}
+
+    def compile(self):
+        """(sql, parameter template, [(position, name, field)]) for the current engine."""
+        compiled = self.compiled.get(type(db.obj))
+        if compiled is None:
+            stand_ins = {}
+
+            def arg(name, field):
+                stand_in = self._STAND_IN - len(stand_ins)
+                stand_ins[stand_in] = (name, field)
+                return Value(stand_in, converter=False)
+            sql, params = self.builder(arg).sql()
+            slots = [(position, *stand_ins[p]) for position, p in enumerate(params)
+                     if type(p) is int and p in stand_ins]
+            if len(slots) != len(stand_ins):
+                raise ValueError("every argument of a prepared write must be a parameter")
+            compiled = self.compiled[type(db.obj)] = (sql, list(params), slots)
+        return compiled
+
+    def execute(self, **values):
+        """Run the statement with ``values`` (one per ``arg`` name); the rows it changed."""
+        sql, template, slots = self.compile()
+        params = list(template)
+        for position, name, field in slots:
+            params[position] = field.db_value(values[name])
+        return db.execute_sql(sql, params).rowcount

@@ -27,7 +27,7 @@ from flask import current_app
 
 from portal.billing import quote_renewal, renewal_unit_price, retry_date
 from portal.core.clock import today_in
-from portal.core.db import Prepared, PreparedInsert, for_update, write_transaction
+from portal.core.db import Prepared, PreparedInsert, PreparedWrite, for_update, write_transaction
 from portal.core.models import (Account, LedgerEntry, Order, OrderLine, OrderReservation,
                                 PaymentAttempt, PaymentMethod, Plan, Product, Renewal,
                                 Subscription, User, audit, ledger_sum, utcnow)
@@ -111,6 +111,21 @@ _new_order = PreparedInsert(Order)
 _new_order_line = PreparedInsert(OrderLine)
 _new_payment_attempt = PreparedInsert(PaymentAttempt)
 _new_ledger_entry = PreparedInsert(LedgerEntry)
+_charging = PreparedWrite(lambda arg: Renewal.update(
+    attempts=arg("attempts", Renewal.attempts), charge_key=arg("charge_key", Renewal.charge_key),
+    payment_method=arg("method", Renewal.payment_method), state="charging",
+    updated_at=arg("now", Renewal.updated_at)).where(Renewal.id == arg("id", Renewal.id)))
+_renewed = PreparedWrite(lambda arg: Subscription.update(
+    period_start=arg("start", Subscription.period_start),
+    period_end=arg("end", Subscription.period_end),
+    price_cents=arg("price", Subscription.price_cents), status="active",
+    version=Subscription.version + 1, updated_at=arg("now", Subscription.updated_at))
+    .where(Subscription.id == arg("id", Subscription.id)))
+_completed = PreparedWrite(lambda arg: Renewal.update(
+    state="completed", order=arg("order", Renewal.order),
+    payment_reference=arg("reference", Renewal.payment_reference), next_retry_on=None,
+    error_code=None, updated_at=arg("now", Renewal.updated_at))
+    .where(Renewal.id == arg("id", Renewal.id)))
 _reservation_in_flight = Prepared(
     lambda account_id, state: OrderReservation.select(OrderReservation.id)
     .where((OrderReservation.account == account_id) & (OrderReservation.state == state))
@@ -193,9 +208,8 @@ def _start_attempt(row, method):
     row.payment_method = method.id if method else None
     row.state = "charging"
     row.updated_at = utcnow()
-    Renewal.update(attempts=row.attempts, charge_key=row.charge_key,
-                   payment_method=row.payment_method_id, state=row.state,
-                   updated_at=row.updated_at).where(Renewal.id == row.id).execute()
+    _charging.execute(attempts=row.attempts, charge_key=row.charge_key,
+                      method=row.payment_method_id, now=row.updated_at, id=row.id)
 
 
 def _charge(row_id, gateway, today, reserved=None):
@@ -266,14 +280,10 @@ def _complete(row_id, reference, today):
             charge_cents=row.subtotal_cents, unused_days=0, period_days=0,
             period_start=row.period_start, period_end=row.period_end)
         invoice = issue_invoice(order, account, today)
-        Subscription.update(
-            period_start=row.period_start, period_end=row.period_end,
-            price_cents=row.unit_price_cents, status="active", version=Subscription.version + 1,
-            updated_at=utcnow()).where(Subscription.id == subscription.id).execute()
+        _renewed.execute(start=row.period_start, end=row.period_end,
+                         price=row.unit_price_cents, now=utcnow(), id=subscription.id)
         _record_attempt(row, account, contact, "succeeded")
-        Renewal.update(state="completed", order=order.id, payment_reference=reference,
-                       next_retry_on=None, error_code=None, updated_at=utcnow()).where(
-            Renewal.id == row.id).execute()
+        _completed.execute(order=order.id, reference=reference, now=utcnow(), id=row.id)
         audit(account.id, None, "subscription.renewed", subscription_id=subscription.id,
               order_id=order.id, invoice=invoice.number, total_cents=row.total_cents,
               due_cents=row.due_cents, period_start=row.period_start.isoformat(),
