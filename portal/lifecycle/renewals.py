@@ -482,10 +482,11 @@ def due_subscriptions(today=None):
         .order_by(Subscription.id).tuples())]
 
 
-def run_billing(today=None, gateway=None):
+def run_billing(today=None, gateway=None, progress=None):
     """Everything that is due: unfinished charges, trial ends, expiries, renewals (repeated
     until each period reaches today, for a portal that was down) and dunning retries.
-    Idempotent: running it again at once does nothing more."""
+    Idempotent: running it again at once does nothing more. ``progress(done, total)``, if
+    given, hears how many of the due subscriptions are done (``portal.cli.progress``)."""
     gateway = gateway or get_gateway()
     report = RunReport()
     # VAT numbers accepted while VIES was unavailable: checked again before anything is
@@ -500,13 +501,18 @@ def run_billing(today=None, gateway=None):
     for row in resume_charging(gateway, today):
         outcomes.get(row[1], []).append(row[0])
     report.trials_ended, report.expired = end_trials_and_expire(today)
-    for subscription_id in due_subscriptions(today):
+    due = due_subscriptions(today)
+    if progress:
+        progress(0, len(due))
+    for done, subscription_id in enumerate(due, start=1):
         for _period in range(1000):  # catch up, one period at a time; bounded
             state, again = _renew(subscription_id, gateway, today)
             if state is not None:
                 outcomes.get(state, []).append(subscription_id)
             if not again:
                 break
+        if progress:
+            progress(done, len(due))
     for row in Renewal.select().where(Renewal.state == "failed").order_by(Renewal.id):
         state = retry(row.id, gateway, today)
         if state:
