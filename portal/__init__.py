@@ -8,6 +8,7 @@ import os
 from flask import Flask
 
 from portal import accounts, activity, checkout, cli, customers, help, invoices, licenses
+from portal.accounts import profile, recovery
 from portal.lifecycle import views as lifecycle
 from portal.mail import views as mail
 from portal.core import config, db, faults, http, i18n, security, throttle
@@ -17,7 +18,7 @@ from portal.subscriptions import change, dashboard
 __all__ = ["create_app", "ConfigurationError"]
 
 #: Feature blueprints, in the order their routes are registered.
-FEATURES = (accounts, dashboard, change, checkout, lifecycle, licenses, invoices, customers,
+FEATURES = (accounts, recovery, profile, dashboard, change, checkout, lifecycle, licenses, invoices, customers,
             activity, help, mail)
 
 

@@ -1,14 +1,19 @@
 """flaskr-style fixtures: a temp-file database per test, seeded with the demo data."""
+import asyncio
 import datetime as dt
+import email
+import email.policy
 import logging
 import http.server
 import json
 import os
 import re
+import socket
 import threading
 import time
 
 import pytest
+from aiosmtpd.controller import Controller
 from playhouse.test_utils import count_queries as playhouse_count_queries
 
 from portal import create_app
@@ -280,3 +285,60 @@ def vies(app):
     yield server
     server.shutdown()
     server.server_close()
+
+
+# --------------------------------------------------------------------------- email
+
+class Inbox:
+    """aiosmtpd's handler: keeps every message; refuses the addresses in ``refused``."""
+
+    def __init__(self):
+        self.messages = []
+        self.refused = set()
+        self.delay = 0  # seconds the server takes to accept a message (a slow server)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refused:
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.messages.append((envelope.rcpt_tos, message))
+        return "250 Message accepted for delivery"
+
+
+def free_port():
+    """A TCP port nobody listens on (right now)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def smtp():
+    """A real SMTP server on a free port; ``smtp.start()`` / ``smtp.stop()`` at will."""
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    inbox.port, inbox.controller = port, controller
+    yield inbox
+    try:
+        controller.stop()
+    except AssertionError:  # stopped by the test already
+        pass
+
+
+@pytest.fixture
+def mail_app(make_app, smtp):
+    """The portal sending to the test's SMTP server."""
+    app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp.port, MAIL_TIMEOUT=5,
+                   MAIL_DEFAULT_SENDER="Centro fatturazione <fatturazione@example.com>",
+                   PORTAL_URL="https://portal.example.com")
+    yield app
+    if not db.is_closed():
+        db.close()

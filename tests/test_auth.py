@@ -40,7 +40,7 @@ def test_login_then_dashboard_shows_the_user(browser):
     assert response.headers["Location"] == "/"
     page = browser.get("/", headers=EN)
     assert page.status_code == 200
-    assert '<span class="user-name">Giulia Rossi</span>' in page.get_data(as_text=True)
+    assert re.search(r'<a class="user-name" href="/profile"[^>]*>Giulia Rossi</a>', page.get_data(as_text=True))
 
 
 def test_login_email_is_case_insensitive_and_trimmed(browser):

@@ -34,8 +34,8 @@ def test_adding_an_address_invites_it(giulia):
     assert users_named("nadia.bruno@example.it") == []  # nobody claims an address
     html = giulia.get(response.headers["Location"],
                       headers={"Accept-Language": "en"}).get_data(as_text=True)
-    assert ("nadia.bruno@example.it has been invited to your account: the user appears in this "
-            "list once the invitation is accepted.") in html
+    assert ("We have sent nadia.bruno@example.it an invitation to join your account: the user "
+            "appears in this list after setting a password with the link in the email.") in html
     with db.connection_context():
         [event] = AuditEvent.select().where(AuditEvent.action == "user.invited")
         assert event.details == {"email": "nadia.bruno@example.it"}

@@ -1,9 +1,7 @@
 """Email: the outbox written with its event, delivered to a real SMTP server (aiosmtpd, in
 the test process) once, in the recipient's language; and the development "Posta inviata"."""
 import datetime as dt
-import email
-import email.policy
-import socket
+import subprocess
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -15,59 +13,8 @@ from portal.lifecycle.renewals import run_billing
 from portal.mail import delivery
 from portal.mail.delivery import CLAIM_TIMEOUT, deliver_pending
 from test_checkout_support import add_to_cart, card_form, order_id_from, place, review
+from test_fatturapa import PDFTOTEXT_MISSING
 from test_renewals import DECLINED, GOOD, START, save_card
-
-
-class Inbox:
-    """aiosmtpd's handler: keeps every message; refuses the addresses in ``refused``."""
-
-    def __init__(self):
-        self.messages = []
-        self.refused = set()
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address in self.refused:
-            return "550 5.1.1 No such user here"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.messages.append((envelope.rcpt_tos, message))
-        return "250 Message accepted for delivery"
-
-
-def free_port():
-    """A TCP port nobody listens on (right now)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-def smtp():
-    """A real SMTP server on a free port; ``smtp.start()`` / ``smtp.stop()`` at will."""
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    inbox.port, inbox.controller = port, controller
-    yield inbox
-    try:
-        controller.stop()
-    except AssertionError:  # stopped by the test already
-        pass
-
-
-@pytest.fixture
-def mail_app(make_app, smtp):
-    """The portal sending to the test's SMTP server."""
-    app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp.port, MAIL_TIMEOUT=5,
-                   MAIL_DEFAULT_SENDER="Centro fatturazione <fatturazione@example.com>",
-                   PORTAL_URL="https://portal.example.com")
-    yield app
-    if not db.is_closed():
-        db.close()
 
 
 def send(app, now=None):
@@ -131,6 +78,11 @@ def test_the_order_receipt_arrives_in_italian_with_the_total_due(mail_app, smtp)
     assert invoice.number in text and link in text
     assert "Cosa è cambiato" in text and "6 licenze" in text
     assert f'href="{link}"' in html and due in html
+    assert "La fattura è allegata a questa email in PDF." in text
+    [pdf] = message.iter_attachments()
+    assert (pdf.get_content_type(), pdf.get_filename()) == ("application/pdf",
+                                                            "invoice-2026-000001.pdf")
+    assert pdf.get_content().startswith(b"%PDF-")
     assert outbox()[0].state == "sent"
     assert send(mail_app)["sent"] == 0 and len(smtp.messages) == 1  # never twice
 
@@ -144,6 +96,39 @@ def test_the_receipt_is_in_the_language_the_user_chose(mail_app, smtp):
     assert message["Subject"].startswith("Ihre Bestellung")
     assert message["Content-Language"] == "de"
     assert "€" in parts(message)[0]
+    [pdf] = message.iter_attachments()
+    assert pdf.get_content().startswith(b"%PDF-")
+
+
+@pytest.mark.skipif(PDFTOTEXT_MISSING, reason="pdftotext missing: apt-get install poppler-utils")
+@pytest.mark.parametrize("locale, words", [("it", ["Fattura 2026/000001", "Totale"]),
+                                           ("en", ["Invoice 2026/000001", "Total"])])
+def test_the_attached_invoice_speaks_the_recipients_language(mail_app, smtp, tmp_path, locale,
+                                                              words):
+    with db.connection_context():
+        User.update(locale=locale).where(User.email == GIULIA).execute()
+    place_seed_order(login(mail_app))
+    send(mail_app)
+    [(_, message)] = smtp.messages
+    [pdf] = message.iter_attachments()
+    (tmp_path / "attached.pdf").write_bytes(pdf.get_content())
+    text = subprocess.run(["pdftotext", "-layout", str(tmp_path / "attached.pdf"), "-"],
+                          capture_output=True, text=True, check=True).stdout
+    for word in words:
+        assert word in text
+
+
+def test_a_pdf_that_fails_to_render_does_not_hold_the_receipt_back(mail_app, smtp,
+                                                                     monkeypatch):
+    def broken(invoice):
+        raise RuntimeError("renderer down")
+
+    monkeypatch.setattr(delivery, "pdf_bytes", broken)
+    place_seed_order(login(mail_app))
+    assert send(mail_app)["sent"] == 1
+    [(_, message)] = smtp.messages
+    assert list(message.iter_attachments()) == []
+    assert "/invoices/" in parts(message)[0]  # the link is still there
 
 
 def test_a_declined_order_leaves_no_email(mail_app, smtp):
@@ -219,6 +204,31 @@ def test_smtp_down_keeps_messages_pending_until_it_is_back(mail_app, smtp):
     smtp.controller.start()
     assert send(mail_app, now + dt.timedelta(minutes=1))["sent"] == 1
     assert len(smtp.messages) == 1 and outbox()[0].state == "sent"
+
+
+def test_a_slow_server_is_waited_for_up_to_the_timeout(make_app, smtp):
+    app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp.port, MAIL_TIMEOUT=1,
+                   PORTAL_URL="https://portal.example.com")
+    place_seed_order(login(app))
+    smtp.delay = 0.5  # slow, but answers within MAIL_TIMEOUT
+    assert send(app)["sent"] == 1 and len(smtp.messages) == 1
+
+
+def test_a_server_slower_than_the_timeout_keeps_the_message_for_later(make_app, smtp):
+    app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp.port, MAIL_TIMEOUT=1,
+                   PORTAL_URL="https://portal.example.com")
+    place_seed_order(login(app))
+    smtp.delay = 3  # answers after the portal gave up waiting
+    now = utcnow()
+    assert send(app, now) == {"sent": 0, "kept": 0, "postponed": 1, "failed": 0}
+    [row] = outbox()
+    assert row.state == "pending" and "timed out" in row.last_error
+    smtp.delay = 0
+    # The server may have kept the late copy: the retry sends the same message (same
+    # Message-ID), which mail systems recognise as one.
+    assert send(app, now + dt.timedelta(minutes=1))["sent"] == 1
+    ids = {message["Message-ID"].strip() for _, message in smtp.messages}
+    assert ids == {row.message_id} and outbox()[0].state == "sent"
 
 
 def test_a_refused_recipient_fails_without_retries(mail_app, smtp):

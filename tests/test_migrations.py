@@ -328,6 +328,18 @@ def fill_version_6(catalog_path):
     db.execute_sql('UPDATE "payment_attempt" SET client = \'203.0.113.7\'')
 
 
+def fill_version_8(catalog_path):
+    """Version 8 added the email outbox: one receipt waiting to be sent."""
+    fill_version_6(catalog_path)
+    db.execute_sql(
+        'INSERT INTO "outbox_message" (key, account_id, kind, recipient, locale, subject, '
+        "text_body, html_body, message_id, state, attempts, next_attempt_at, created_at) "
+        "SELECT 'order-receipt:' || id, account_id, 'order_receipt', 'giulia@example.it', "
+        "'it', 'Il tuo ordine', 'Testo', '<p>Testo</p>', '<receipt.1@portal.example.com>', "
+        "'pending', 0, '2026-11-01 09:00:00', '2026-11-01 09:00:00' "
+        'FROM "order" ORDER BY id LIMIT 1')
+
+
 #: For every version below LATEST: how to fill a database of that version. A new migration
 #: adds an entry for the version before it (often the previous fill plus its new columns).
 FILL = {
@@ -340,6 +352,7 @@ FILL = {
     6: fill_version_6,
     # Version 7 added columns only (billing details, invoice snapshots), with defaults.
     7: fill_version_6,
+    8: fill_version_8,
 }
 
 #: Columns a migration drops on purpose: (table, column) -> the version that drops it.

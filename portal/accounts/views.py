@@ -107,7 +107,8 @@ def login():
                 session["locale"] = locale
             login_user(user)
             return see_other(next_url or url_for("dashboard.index"))
-    return render("auth/login.html", error=error, email=form.email.data, next_url=next_url,
+    email = form.email.data if form.is_submitted() else request.args.get("email", "")[:254]
+    return render("auth/login.html", error=error, email=email, next_url=next_url,
                   status=401 if error else 200)
 
 

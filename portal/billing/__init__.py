@@ -19,6 +19,7 @@ from .rules import (
     Problem,
     account_refusal,
     assignment_refusal,
+    card_lapses_before,
     change_refusals,
     is_downgrade,
     plan_problem,

@@ -84,3 +84,9 @@ def plan_problem(product_code: str, status: str, current: PlanPrice | None,
     if is_downgrade(status, current, wanted):
         return Problem("plan_downgrade", "plan", {"current": current.name})
     return None
+
+
+def card_lapses_before(exp_year: int, exp_month: int, day) -> bool:
+    """True when a card valid through ``exp_month``/``exp_year`` is expired on ``day``: the
+    renewal charged that day would be declined (the dashboard's banner, the reminder)."""
+    return (exp_year, exp_month) < (day.year, day.month)

@@ -7,6 +7,8 @@ from flask import current_app
 from flask.cli import AppGroup
 from peewee import JOIN, fn
 
+from portal.accounts.forms import PASSWORD_MIN
+from portal.accounts.members import InvitationUnusable, accept_invitation
 from portal.accounts.users import normalize_email, valid_email
 from portal.catalog.store import CatalogError, load_catalog
 from portal.checkout.orders import RESERVATION_TIMEOUT, reconcile_pending_orders
@@ -117,8 +119,9 @@ def users_create(email, name, account_name, role, password):
     """Create a user in an existing account (prompts for the password)."""
     if not valid_email(normalize_email(email)):
         raise click.ClickException(f"{email!r} is not a valid email address.")
-    if len(password) < 8:
-        raise click.ClickException("The password must be at least 8 characters long.")
+    if len(password) < PASSWORD_MIN:
+        raise click.ClickException(
+            f"The password must be at least {PASSWORD_MIN} characters long.")
     with db.connection_context():
         account = Account.get_or_none(Account.name == account_name)
         if account is None:
@@ -134,17 +137,15 @@ def users_create(email, name, account_name, role, password):
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 def users_set_password(email, password):
     """Set a user's password (users added from the license page have none they know)."""
-    if len(password) < 8:
-        raise click.ClickException("The password must be at least 8 characters long.")
+    if len(password) < PASSWORD_MIN:
+        raise click.ClickException(
+            f"The password must be at least {PASSWORD_MIN} characters long.")
     with db.connection_context():
         user = User.get_or_none(User.email == normalize_email(email))
         if user is None:
             raise click.ClickException(f"No user with email {email!r}.")
         with db.atomic():
-            user.set_password(password)  # also rotates the session token: old cookies end
-            user.save()
-            # A new password makes the guesses counted so far pointless: every lock ends.
-            LoginLock.delete().where(LoginLock.user == user.id).execute()
+            user.replace_password(password)  # old cookies and login locks end
     click.echo(f"Password set for {normalize_email(email)}.")
 
 
@@ -180,8 +181,9 @@ def users_invitations():
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 def users_accept_invitation(email, account_name, password):
     """Make an invitation a member of its account, once the address owner agreed."""
-    if len(password) < 8:
-        raise click.ClickException("The password must be at least 8 characters long.")
+    if len(password) < PASSWORD_MIN:
+        raise click.ClickException(
+            f"The password must be at least {PASSWORD_MIN} characters long.")
     email = normalize_email(email)
     with db.connection_context(), db.atomic():
         invitation = (MemberInvitation.select().join(Account)
@@ -189,15 +191,12 @@ def users_accept_invitation(email, account_name, password):
                       .first())
         if invitation is None:
             raise click.ClickException(f"No invitation of {email!r} to {account_name!r}.")
-        if User.select().where(User.email == email).exists():
+        try:
+            accept_invitation(invitation, password)
+        except InvitationUnusable:
             raise click.ClickException(
                 f"{email!r} already has a user (one address, one account): the invitation "
-                "stays until the address owner settles which account it belongs to.")
-        user = make_user(invitation.account, email, invitation.name, role="member",
-                         password=password)
-        audit(invitation.account_id, invitation.invited_by_id, "user.added", user_id=user.id,
-              email=email, role="member")
-        invitation.delete_instance()
+                "stays until the address owner settles which account it belongs to.") from None
     click.echo(f"Added member {email} to {account_name}.")
 
 

@@ -130,6 +130,14 @@ class User(UserMixin, BaseModel):
     def check_password(self, password):
         return check_password_hash(self.password_hash, password)
 
+    def replace_password(self, password):
+        """A new password, chosen by the user or set by the operator (in the caller's
+        transaction): every other session ends (a new session token), and so does every
+        login lock (the guesses counted so far are pointless now)."""
+        self.set_password(password)
+        self.save(only=[User.password_hash, User.session_token])
+        LoginLock.delete().where(LoginLock.user == self.id).execute()
+
     def rotate_session(self):
         """Invalidate every cookie issued so far for this user."""
         self.session_token = new_token()
@@ -495,6 +503,8 @@ class OutboxMessage(BaseModel):
     delivered_by = CharField(max_length=10, null=True)  # "smtp", or "kept" (development)
     sent_at = DateTimeField(null=True)
     created_at = DateTimeField(default=utcnow)
+    # A receipt's invoice, attached as a PDF in the message's language when it is sent.
+    invoice = ForeignKeyField(Invoice, null=True, backref="+", on_delete="SET NULL")
 
     class Meta:
         table_name = "outbox_message"

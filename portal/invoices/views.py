@@ -1,13 +1,13 @@
 """Fatture: the account's invoices, each as a page, a PDF and a FatturaPA file."""
-from flask import Blueprint, abort, current_app, make_response, render_template
+from flask import Blueprint, abort, make_response
 from flask_login import current_user
-from weasyprint import HTML
 
 from portal.core.access import billing_contact_required
 from portal.core.http import no_store, render
 from portal.core.models import Account, Invoice, Order
 from portal.invoices.fatturapa import file_name, render_xml
 from portal.invoices.numbering import invoice_document
+from portal.invoices.pdf import pdf_bytes, pdf_name
 
 bp = Blueprint("invoices", __name__)
 
@@ -42,19 +42,6 @@ def show(invoice_id):
     invoice = account_invoice(invoice_id)
     return no_store(render("invoices/show.html", invoice=invoice,
                            doc=invoice_document(invoice, invoice.order)))
-
-
-def pdf_bytes(invoice):
-    """The invoice's PDF in the current locale, from the page's own document template."""
-    html = render_template("invoices/pdf.html", invoice=invoice,
-                           doc=invoice_document(invoice, invoice.order))
-    return HTML(string=html, base_url=current_app.static_folder + "/").write_pdf()
-
-
-def pdf_name(invoice):
-    """``invoice-2026-000042.pdf`` (a credit note: ``credit-note-…``)."""
-    kind = "credit-note" if invoice.kind == "credit_note" else "invoice"
-    return f"{kind}-{invoice.year}-{invoice.sequence:06d}.pdf"
 
 
 def download(body, name, mimetype):

@@ -2,15 +2,8 @@
 from flask_babel import gettext as _
 from wtforms import HiddenField, SelectField, StringField, ValidationError
 
-from portal.accounts.users import EMAIL_MAX, normalize_email, valid_email
+from portal.accounts.users import EMAIL_MAX, NAME_MAX, normalize_email, one_line, valid_email
 from portal.core.forms import PostForm
-
-NAME_MAX = 200
-
-
-def one_line(raw):
-    """A name as stored: runs of whitespace (newlines too) become one space, none at the ends."""
-    return " ".join((raw or "").split())
 
 
 def typed(field, limit):

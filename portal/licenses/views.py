@@ -14,12 +14,14 @@ from peewee import JOIN
 from portal.billing import HAS_ACCESS, assignment_refusal
 from portal.core.access import (account_subscription, billing_contact_required, billing_contacts,
                                 refusal_page, self_service_subscription)
+from portal.core.clock import today_in
 from portal.core.db import for_update, write_transaction
 from portal.core.forms import first_errors
 from portal.core.http import error_page, is_htmx, render, see_other
 from portal.core.models import LicenseAssignment, MemberInvitation, Plan, Product, Subscription, User, audit
 from portal.core.pagination import page_number, paginate
 from portal.licenses.forms import LicenseSwitchForm, NewMemberForm
+from portal.mail import messages as mail
 from portal.subscriptions.quotes import assigned_count
 
 bp = Blueprint("licenses", __name__)
@@ -194,18 +196,20 @@ def toggle_answer(subscription, user, outcome, assigned, q, page):
     return make_response(body, 422 if outcome == "full" else 200)
 
 
-def invite_member(account_id, name, email, actor):
-    """Record that ``actor`` asked to add ``email`` to the account (once per address).
+def invite_member(account, name, email, actor, today):
+    """Record that ``actor`` asked to add ``email`` to the account, and email the address a
+    link to join (7 days). Inviting the address again sends a fresh link, once a day.
 
     Nothing here depends on whether the address has a user in another account, so the
-    answer cannot tell; the invitation becomes a member when the operator accepts it
-    (``flask users accept-invitation``), and later when the address owner does, by email.
+    answer cannot tell; the invitation becomes a member when the address owner follows the
+    link and sets a password (or the operator runs ``flask users accept-invitation``).
     """
     with write_transaction():
         invitation, created = MemberInvitation.get_or_create(
-            account=account_id, email=email, defaults={"name": name, "invited_by": actor.id})
+            account=account.id, email=email, defaults={"name": name, "invited_by": actor.id})
         if created:
-            audit(account_id, actor.id, "user.invited", email=email)
+            audit(account.id, actor.id, "user.invited", email=email)
+        mail.invitation(invitation, actor, account, today)
     return invitation
 
 
@@ -227,9 +231,11 @@ def add_user(subscription_id):
         context = page_context(subscription, "", 1)
         return render(TEMPLATE, block="add_user", status=422, form=form.kept(), errors=errors,
                       **context)
-    invite_member(subscription.account_id, form.name.data, form.email.data, current_user)
-    flash(_("%(email)s has been invited to your account: the user appears in this list once "
-            "the invitation is accepted.", email=form.email.data), "success")
+    invite_member(subscription.account, form.name.data, form.email.data, current_user,
+                  today_in(subscription.account.timezone))
+    flash(_("We have sent %(email)s an invitation to join your account: the user appears "
+            "in this list after setting a password with the link in the email.",
+            email=form.email.data), "success")
     return see_other(page_url(subscription.id))
 
 

@@ -30,10 +30,12 @@ from portal.core.clock import today_in
 from portal.core.db import Prepared, PreparedInsert, PreparedWrite, for_update, write_transaction
 from portal.core.models import (Account, LedgerEntry, Order, OrderLine, OrderReservation,
                                 PaymentAttempt, PaymentMethod, Plan, Product, Renewal,
-                                Subscription, User, audit, ledger_sum, utcnow)
+                                Subscription, audit, ledger_sum, utcnow)
 from portal.checkout.orders import reconcile_pending_orders
 from portal.customers.details import recheck_unchecked
 from portal.invoices.numbering import issue_invoice
+from portal.lifecycle.contacts import billing_contact, default_method
+from portal.lifecycle.notices import write_notices
 from portal.mail.messages import renewal_failed, renewal_receipt, subscription_suspended
 from portal.payments.gateway import GatewayError, PaymentDeclined, get_gateway
 from portal.subscriptions.quotes import plan_price
@@ -62,6 +64,7 @@ class RunReport:
     pending: list = field(default_factory=list)  # gateway errors: tried again next run
     vat_rechecked: list = field(default_factory=list)  # VAT numbers asked of VIES again
     orders_reconciled: dict = field(default_factory=dict)  # {outcome: count}
+    reminders: dict = field(default_factory=dict)  # {kind: emails written}
 
     def lines(self):
         """One line per kind of event, for ``flask billing run``."""
@@ -84,15 +87,6 @@ def _today_for(account, today):
 
 # The reads of every renewal, their SQL built once (portal.core.db.Prepared): a billing run
 # renews thousands of subscriptions, and most of these run while the write lock is held.
-_billing_contact = Prepared(
-    lambda account_id: User.select().where((User.account == account_id)
-                                           & (User.role == "billing_contact"))
-    .order_by(User.id).limit(1))
-_default_method = Prepared(
-    lambda account_id, gateway_name: PaymentMethod.select()
-    .where((PaymentMethod.account == account_id) & (PaymentMethod.gateway == gateway_name))
-    .order_by(PaymentMethod.is_default.desc(), PaymentMethod.created_at.desc(),
-              PaymentMethod.id.desc()).limit(1))
 _subscription = Prepared(
     lambda subscription_id: for_update(
         Subscription.select(Subscription, Plan, Product, Account)
@@ -130,16 +124,6 @@ _reservation_in_flight = Prepared(
     lambda account_id, state: OrderReservation.select(OrderReservation.id)
     .where((OrderReservation.account == account_id) & (OrderReservation.state == state))
     .limit(1), row=tuple)
-
-
-def billing_contact(account_id):
-    """Who a renewal order is recorded for: the account's first billing contact."""
-    return _billing_contact.first(account_id)
-
-
-def default_method(account_id, gateway_name):
-    """The card renewals are charged to: the default one, else the newest saved card."""
-    return _default_method.first(account_id, gateway_name)
 
 
 def _locked_subscription(subscription_id):
@@ -517,4 +501,6 @@ def run_billing(today=None, gateway=None, progress=None):
         state = retry(row.id, gateway, today)
         if state:
             outcomes.get(state, []).append(row.subscription_id)
+    # Last, on the states this run left: trial ending, expiring, card expiring.
+    report.reminders = write_notices(today)
     return report

@@ -11,7 +11,8 @@ would add a dependency and its own idea of when to send, which the outbox alread
    token until ``now + CLAIM_TIMEOUT``, with one more attempt counted. Two workers never
    claim the same row: the update checks the state it changes.
 2. **send**, outside any transaction: the message as written, with its stored Message-ID
-   and Date, so every attempt sends the same message.
+   and Date, so every attempt sends the same message (a receipt's invoice is attached as a
+   PDF rendered from the immutable invoice).
 3. **mark** (a write transaction per row, only under the claim): ``sent``; or, when the
    server refused the recipient or the message for good (5xx), ``failed``; or, for a
    temporary failure (4xx, server down, timeout), ``pending`` again after a backoff
@@ -39,7 +40,9 @@ from email.utils import format_datetime
 from flask import current_app
 
 from portal.core.db import write_transaction
-from portal.core.models import OutboxMessage, utcnow
+from portal.core.i18n import speaking
+from portal.core.models import Invoice, OutboxMessage, utcnow
+from portal.invoices.pdf import pdf_bytes, pdf_name
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +100,30 @@ def email_message(row):
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies
     message.set_content(row.text_body)
     message.add_alternative(row.html_body, subtype="html")
+    attach_invoice(message, row)
     # After the parts: making the message multipart moves Content-* headers into a part.
     message["Content-Language"] = row.locale
     return message
+
+
+def attach_invoice(message, row):
+    """A receipt's invoice as a PDF, in the message's language. Should the PDF fail to
+    render, the receipt goes without it (its body links to the invoice) rather than not
+    at all; the failure is logged."""
+    if row.invoice_id is None:
+        return
+    invoice = Invoice.get_or_none(Invoice.id == row.invoice_id)
+    if invoice is None:
+        return
+    try:
+        with speaking(row.locale):
+            body = pdf_bytes(invoice)
+    except Exception:  # noqa: BLE001 (WeasyPrint raises many kinds; the email matters more)
+        log.exception("email %s: the PDF of invoice %s could not be rendered", row.id,
+                      invoice.number)
+        return
+    message.add_attachment(body, maintype="application", subtype="pdf",
+                           filename=pdf_name(invoice))
 
 
 def open_smtp():

@@ -1,8 +1,12 @@
 """The portal's emails, one function per event; each is called inside the transaction that
 writes its event, and writes one outbox row under a key naming the event."""
+import secrets
+
+from portal.accounts.links import invitation_token, reset_token
 from portal.core.db import Prepared
 from portal.core.models import Account, OrderLine, Plan
-from portal.mail.outbox import portal_link, write_message
+from portal.mail.outbox import (
+    recipient_locale, portal_link, write_message, write_to_address, written)
 
 #: An order's lines with their new plan (SQL built once: a billing run writes thousands).
 _order_lines = Prepared(
@@ -21,7 +25,7 @@ def order_receipt(order, invoice, user):
     periods, the total charged, the invoice number and a link to the invoice."""
     account = Account.get_by_id(order.account_id)
     write_message(
-        f"order-receipt:{order.id}", "order_receipt", user, order=order, account=account,
+        f"order-receipt:{order.id}", "order_receipt", user, invoice, order=order, account=account,
         invoice=invoice, invoice_number=invoice.number, lines=_lines(order),
         invoice_url=portal_link("invoices.show", invoice_id=invoice.id))
 
@@ -31,7 +35,7 @@ def renewal_receipt(order, invoice, renewal, product_name, user, account=None):
     the order's, when the caller has it at hand)."""
     account = account or Account.get_by_id(order.account_id)
     write_message(
-        f"renewal-receipt:{order.id}", "renewal_receipt", user, order=order,
+        f"renewal-receipt:{order.id}", "renewal_receipt", user, invoice, order=order,
         account=account, renewal=renewal, product_name=product_name, invoice=invoice,
         invoice_number=invoice.number, lines=_lines(order),
         invoice_url=portal_link("invoices.show", invoice_id=invoice.id))
@@ -52,3 +56,56 @@ def subscription_suspended(renewal, subscription, user, code):
         f"subscription-suspended:{subscription.id}:{renewal.period_start}", "subscription_suspended", user,
         account=subscription.account, renewal=renewal, product_name=subscription.product.name,
         reason=code, pay_url=portal_link("lifecycle.pay", subscription_id=subscription.id))
+
+
+def trial_ending(subscription, user):
+    """A free trial ends in a few days: what happens then, and where to choose a plan."""
+    key = f"trial-ending:{subscription.id}:{subscription.period_end}"
+    if written(key):
+        return
+    write_message(
+        key, "trial_ending", user, account=subscription.account, subscription=subscription,
+        product_name=subscription.product.name, trial_end=subscription.period_end,
+        change_url=portal_link("change.edit", subscription_id=subscription.id))
+
+
+def card_expiring(method, renewal_date, user):
+    """The card renewals are charged to expires before the next renewal."""
+    key = f"card-expiring:{method.id}:{renewal_date}"
+    if written(key):
+        return
+    write_message(
+        key, "card_expiring", user, account=Account.get_by_id(method.account_id),
+        method=method, last4=method.last4, renewal_date=renewal_date,
+        methods_url=portal_link("lifecycle.payment_methods"))
+
+
+def subscription_expiring(subscription, user):
+    """Automatic renewal is off and the period ends soon: the subscription will expire."""
+    key = f"subscription-expiring:{subscription.id}:{subscription.period_end}"
+    if written(key):
+        return
+    write_message(
+        key, "subscription_expiring", user, account=subscription.account,
+        subscription=subscription, product_name=subscription.product.name,
+        period_end=subscription.period_end, dashboard_url=portal_link("dashboard.index"))
+
+
+def invitation(invitation, inviter, account, day):
+    """The invitation to join ``account``, with a link to set a password (7 days).
+
+    One email per invitation and day: inviting the same address again sends a fresh link
+    (the way to replace an expired one) without letting a double click send two."""
+    token = invitation_token(invitation)
+    write_to_address(
+        f"invitation:{invitation.id}:{day}", "invitation", invitation.email,
+        recipient_locale(inviter), account.id, invitation=invitation,
+        inviter_name=inviter.name, account_name=account.name,
+        accept_url=portal_link("recovery.accept_invitation", token=token))
+
+
+def password_reset(user, locale):
+    """A link to set a new password (24 hours, once); each request writes its own email."""
+    write_message(
+        f"password-reset:{user.id}:{secrets.token_hex(8)}", "password_reset", user,
+        locale=locale, reset_url=portal_link("recovery.reset", token=reset_token(user)))

@@ -3,9 +3,11 @@
 A message is a row of ``OutboxMessage`` written by the caller's transaction: if the event
 rolls back (a declined card, a stale order), so does its email. The subject, the plain-text
 part (``templates/mail/<kind>.txt``) and the HTML part (``templates/mail/<kind>.html``) are
-rendered when the row is written, in the recipient's saved language (else the portal's
-default, Italian), with money and dates formatted by the same filters as the pages.
+rendered when the row is written, in the recipient's language (see ``recipient_locale``),
+with money and dates formatted by the same filters as the pages. A receipt names its
+invoice (``OutboxMessage.invoice``), attached as a PDF when the message is sent.
 """
+import datetime as dt
 from email.utils import make_msgid
 from urllib.parse import urlsplit
 
@@ -13,8 +15,9 @@ from flask import current_app, render_template
 from flask_babel import lazy_gettext as _l
 
 from portal.core.db import PreparedInsert
+from portal.core.i18n import date as format_date
 from portal.core.i18n import speaking
-from portal.core.models import OutboxMessage, utcnow
+from portal.core.models import OutboxMessage, User, utcnow
 
 #: The subject of each kind of message (formatted with the template's values).
 SUBJECTS = {
@@ -22,14 +25,33 @@ SUBJECTS = {
     "renewal_receipt": _l("%(product_name)s renewed: invoice %(invoice_number)s"),
     "renewal_failed": _l("Payment for %(product_name)s failed"),
     "subscription_suspended": _l("%(product_name)s has been suspended"),
+    "trial_ending": _l("Your free trial of %(product_name)s ends on %(trial_end)s"),
+    "card_expiring": _l("Your card ending in %(last4)s expires before the next renewal"),
+    "subscription_expiring": _l("%(product_name)s expires on %(period_end)s"),
+    "invitation": _l("%(inviter_name)s invites you to %(account_name)s"),
+    "password_reset": _l("Set a new password for the Billing Center"),
 }
 
 
-def recipient_locale(user):
-    """The language a user reads their email in: their saved choice, else the default."""
-    if user.locale in current_app.config["LANGUAGES"]:
+def recipient_locale(user, fallback=None):
+    """The language ``user`` reads their email in: their saved choice, else ``fallback``
+    (the page they asked from, when there is one), else the account's (its first billing
+    contact's saved choice), else the portal's default."""
+    languages = current_app.config["LANGUAGES"]
+    if user.locale in languages:
         return user.locale
-    return current_app.config["BABEL_DEFAULT_LOCALE"]
+    if fallback in languages:
+        return fallback
+    return account_locale(user.account_id)
+
+
+def account_locale(account_id):
+    """The account's language: its first billing contact's saved choice, else the default."""
+    saved = (User.select(User.locale)
+             .where((User.account == account_id) & (User.role == "billing_contact")
+                    & User.locale.in_(current_app.config["LANGUAGES"]))
+             .order_by(User.id).scalar())
+    return saved or current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
 def portal_link(endpoint, **values):
@@ -50,21 +72,40 @@ def message_domain():
 _new_message = PreparedInsert(OutboxMessage, ignore_conflicts=True)
 
 
-def write_message(key, kind, user, **values):
+def write_message(key, kind, user, attach=None, locale=None, **values):
     """Write the message ``kind`` for ``user`` under the event's ``key``, in the caller's
     transaction; a second write for the same key changes nothing (one event, one email).
 
     ``values`` reach the templates and the subject; ``user`` is in them as ``recipient``.
+    ``attach`` is an invoice to attach as a PDF; ``locale`` is the fallback language (see
+    ``recipient_locale``).
     """
-    locale = recipient_locale(user)
-    values = dict(values, recipient=user)
+    write_to_address(key, kind, user.email, recipient_locale(user, locale), user.account_id,
+                     attach=attach, recipient=user, **values)
+
+
+def written(key):
+    """True when the event ``key`` already wrote its message (checked before the work of
+    rendering one that would be ignored)."""
+    return OutboxMessage.select().where(OutboxMessage.key == key).exists()
+
+
+def subject_values(values):
+    """The values as the subject shows them: dates formatted in the current language."""
+    return {name: format_date(value, "long") if isinstance(value, dt.date) else value
+            for name, value in values.items()}
+
+
+def write_to_address(key, kind, address, locale, account_id, attach=None, **values):
+    """``write_message`` for an address that has no user yet (an invitation)."""
     with speaking(locale):
-        subject = str(SUBJECTS[kind]) % values
+        subject = str(SUBJECTS[kind]) % subject_values(values)
         text = render_template(f"mail/{kind}.txt", subject=subject, **values)
         html = render_template(f"mail/{kind}.html", subject=subject, **values)
     now = utcnow()
     _new_message.create(
-        key=key, account=user.account_id, kind=kind, recipient=user.email, locale=locale,
+        key=key, account=account_id, kind=kind, recipient=address, locale=locale,
         subject=subject[:255], text_body=text, html_body=html,
         message_id=make_msgid(idstring=kind.replace("_", "-"), domain=message_domain()),
-        state="pending", attempts=0, next_attempt_at=now, created_at=now)
+        state="pending", attempts=0, next_attempt_at=now, created_at=now,
+        invoice=attach.id if attach is not None else None)

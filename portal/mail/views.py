@@ -5,7 +5,9 @@ from flask import Blueprint, abort, current_app
 from flask_login import login_required
 
 from portal.core.http import no_store, render
-from portal.core.models import OutboxMessage
+from portal.core.i18n import speaking
+from portal.core.models import Invoice, OutboxMessage
+from portal.invoices.pdf import pdf_bytes, pdf_name
 
 bp = Blueprint("mail", __name__, url_prefix="/dev/mail")
 
@@ -47,4 +49,19 @@ def html_part(message_id):
         abort(404)
     response = current_app.response_class(message.html_body, mimetype="text/html")
     response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    return no_store(response)
+
+
+@bp.get("/<int:message_id>/attachment")
+@login_required
+def attachment(message_id):
+    """A receipt's attached invoice, as the delivery renders it (in the message's language)."""
+    message = OutboxMessage.get_or_none(OutboxMessage.id == message_id)
+    if message is None or message.invoice_id is None:
+        abort(404)
+    invoice = Invoice.get_by_id(message.invoice_id)
+    with speaking(message.locale):
+        body = pdf_bytes(invoice)
+    response = current_app.response_class(body, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'inline; filename="{pdf_name(invoice)}"'
     return no_store(response)

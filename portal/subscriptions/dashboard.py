@@ -3,12 +3,13 @@ from flask import Blueprint, current_app
 from flask_login import current_user, login_required
 from peewee import fn
 
-from portal.billing import renewal_net, upcoming_price
+from portal.billing import card_lapses_before, renewal_net, upcoming_price
 from portal.core.access import billing_contacts, current_account
 from portal.core.db import Prepared
 from portal.core.http import render
 from portal.core.models import LicenseAssignment, Plan, Product, Subscription
-from portal.lifecycle.renewals import default_method, outstanding
+from portal.lifecycle.contacts import default_method
+from portal.lifecycle.renewals import outstanding
 from portal.subscriptions.quotes import plan_price
 
 bp = Blueprint("dashboard", __name__)
@@ -63,6 +64,6 @@ def expiring_card(account_id, subscriptions):
         return None
     method = default_method(account_id, current_app.config.get("PAYMENT_GATEWAY") or "sandbox")
     first = min(renewing)
-    if method and (method.exp_year, method.exp_month) < (first.year, first.month):
+    if method and card_lapses_before(method.exp_year, method.exp_month, first):
         return method
     return None
