@@ -85,6 +85,7 @@ screenshots: $(TEST_STAMP)
 bench: $(TEST_STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/orders_latency.py  # orders with a 300 ms gateway and 20 buyers
+	$(BIN)/python bench/renewals.py --json bench/renewals.json  # 10,000 renewals (--postgres: PG too)
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)

@@ -1,8 +1,13 @@
-"""Operator commands: db upgrade, catalog load, demo seed, users create, accounts list."""
+"""Operator commands: db upgrade, catalog load, demo seed, users create, accounts list, and
+the progress of long ones."""
+import datetime as dt
+import io
+
 import pytest
 
 from conftest import Browser, GIULIA, PASSWORD
 from portal import create_app
+from portal.cli.progress import Progress
 from portal.core.db import db
 from portal.core.migrations import LATEST
 from portal.core.models import Account, Plan, Product, Subscription, User
@@ -250,3 +255,75 @@ def test_orders_reconcile_command_reports_what_it_did(runner):
     result = runner.invoke(args=["orders", "reconcile"])
     assert result.exit_code == 0, result.output
     assert "completed: 0, released: 0, refund_due: 0, skipped: 0" in result.output
+
+
+# --- progress of long work (billing run, invoices export) --------------------------------------
+
+class Terminal(io.StringIO):
+    """Output that says it is a terminal, as a shell's is."""
+
+    def isatty(self):
+        return True
+
+
+def ticking(step=0.5):
+    """A clock that moves ``step`` seconds each time it is read."""
+    now = iter(range(10_000))
+    return lambda: next(now) * step
+
+
+def test_progress_in_a_terminal_is_a_bar_with_count_and_estimate():
+    screen = Terminal()
+    with Progress("Subscriptions due", file=screen) as progress:
+        assert progress.interactive
+        for done in range(0, 4):
+            progress(done, 3)
+    shown = screen.getvalue()
+    assert "Subscriptions due" in shown and "3/3" in shown and "\r" in shown
+    assert "Subscriptions due:" not in shown  # no summary line under the bar
+
+
+def test_progress_elsewhere_is_one_summary_line():
+    log = io.StringIO()
+    with Progress("Subscriptions due", file=log, clock=ticking()) as progress:
+        assert not progress.interactive
+        for done in range(0, 4):
+            progress(done, 3)
+    assert log.getvalue() == "Subscriptions due: 3 of 3 in 0.5 s, 6.0/s\n"
+
+
+def test_the_tty_decision_can_be_made_by_the_caller():
+    screen = Terminal()
+    with Progress("Work", file=screen, interactive=False, clock=ticking()) as progress:
+        progress(0, 0)
+    assert screen.getvalue() == "Work: 0 of 0 in 0.5 s\n"
+    log = io.StringIO()
+    with Progress("Work", file=log, interactive=True, summary=False) as progress:
+        progress(0, 2)
+        progress(2, 2)
+    assert "Work:" not in log.getvalue()
+
+
+def test_billing_run_hears_progress_per_due_subscription(app):
+    from portal.lifecycle.renewals import run_billing
+    calls = []
+    with app.app_context(), db.connection_context():
+        run_billing(dt.date(2026, 12, 10), progress=lambda done, total: calls.append(
+            (done, total)))
+    assert calls == [(0, 1), (1, 1)]  # the demo's Webinar subscription is due that day
+
+
+def test_billing_run_not_in_a_terminal_writes_one_progress_line(app):
+    result = invoke(app, "billing", "run", "--today", "2026-12-10")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    progress = [line for line in lines if line.startswith("Subscriptions due:")]
+    assert len(progress) == 1 and progress[0].startswith("Subscriptions due: 1 of 1 in ")
+    assert "renewed: 0" in lines and "failed: 1" in lines  # no card saved: it failed
+    assert "\r" not in result.output
+
+
+def test_invoices_export_not_in_a_terminal_writes_one_line(app, tmp_path):
+    result = invoke(app, "invoices", "export", "--since", "2026-01-01", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    assert result.output == f"0 FatturaPA file(s) written to {tmp_path / 'out'}.\n"

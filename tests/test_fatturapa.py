@@ -190,6 +190,7 @@ def test_export_command_writes_valid_files(giulia, runner, tmp_path):
     result = runner.invoke(args=["invoices", "export", "--since", "2026-11-01",
                                  str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
+    assert result.output == f"1 FatturaPA file(s) written to {tmp_path / 'out'}.\n"  # no tty
     [path] = list((tmp_path / "out").iterdir())
     assert path.name == "IT00000010215_Q0001.xml"
     assert validate(path.read_bytes()) == []

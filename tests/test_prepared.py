@@ -12,7 +12,10 @@ from playhouse.shortcuts import model_to_dict
 import portal
 from conftest import GIULIA
 from portal.core.db import Prepared, db
-from portal.core.models import CartItem, Invoice, Order, OrderReservation, PaymentMethod, User
+import datetime as dt
+
+from portal.core.models import (CartItem, Invoice, Order, OrderReservation, PaymentMethod,
+                                Renewal, SandboxCharge, User)
 from test_checkout_support import add_to_cart, form_fields, place, review
 
 
@@ -37,9 +40,15 @@ def shop(giulia):
     add_to_cart(2, "meeting-business", 3, "monthly")
     with db.connection_context():
         user = User.get(User.email == GIULIA)
+        renewal = Renewal.create(  # a declined renewal of the Webinar subscription
+            subscription=1, period_start=dt.date(2026, 12, 10), period_end=dt.date(2027, 1, 10),
+            state="failed", plan=1, licenses=5, frequency="monthly", unit_price_cents=11900,
+            subtotal_cents=59500, vat_rate="0.22", vat_reason="domestic", vat_cents=13090,
+            total_cents=72590, applied_cents=0, due_cents=72590, attempts=1)
         return {"user": user, "order": Order.get(), "invoice": Invoice.get(),
                 "card": PaymentMethod.get(), "other_user": User.get(User.email != GIULIA),
-                "reservation": OrderReservation.get()}
+                "reservation": OrderReservation.get(), "renewal": renewal,
+                "charge": SandboxCharge.get()}
 
 
 def arguments(shop):
@@ -62,6 +71,21 @@ def arguments(shop):
         "portal.checkout.views._has_cart_items": [(user.id,), (0,)],
         "portal.checkout.views._payment_methods": [(mine, card.gateway), (theirs, card.gateway)],
         "portal.core.access._account": [(mine,), (0,)],
+        "portal.invoices.numbering._last_sequence": [(year,), (1999,)],
+        "portal.invoices.numbering._order_lines": [(order.id,), (0,)],
+        "portal.invoices.numbering._card": [(card.id,), (0,)],
+        "portal.lifecycle.contacts._billing_contact": [(mine,), (0,)],
+        "portal.lifecycle.contacts._default_method": [(mine, card.gateway),
+                                                      (mine, "other-gateway"), (theirs, "x")],
+        "portal.lifecycle.renewals._subscription": [(1,), (2,), (0,)],
+        "portal.lifecycle.renewals._renewal": [(shop["renewal"].id,), (0,)],
+        "portal.lifecycle.renewals._renewal_of_period": [(1, "2026-12-10"), (1, "2027-01-10")],
+        "portal.lifecycle.renewals._reservation_in_flight": [(mine, "completed"),
+                                                              (mine, "reserved")],
+        "portal.mail.messages._order_lines": [(order.id,), (0,)],
+        "portal.payments.gateway._sandbox_token": [(card.token,), ("no-such-token",)],
+        "portal.payments.gateway._sandbox_charge": [(shop["charge"].idempotency_key,),
+                                                    ("no-such-key",)],
         "portal.core.access._subscription_of_account": [(1, mine), (2, mine), (1, theirs)],
         "portal.core.security._user_by_token": [(user.session_token,), ("no-such-token",)],
         "portal.subscriptions.change._other_cart_items": [(user.id, 1), (user.id, 2), (0, 1)],
@@ -114,3 +138,52 @@ def test_joined_rows_carry_the_joined_models(app, shop, count_queries):
         assert joined == ("meeting-professional", "meeting")
         # the plan the item wants is not the joined one (the subscription's): read on demand
         assert isinstance(meeting, CartItem) and meeting.plan.code == "meeting-business"
+
+
+def test_a_prepared_insert_writes_the_row_model_create_writes(app, shop, count_queries):
+    from portal.core.db import PreparedInsert
+    from portal.core.models import Account, AuditEvent, OutboxMessage
+    insert = PreparedInsert(AuditEvent)
+    with app.app_context(), db.connection_context():
+        account = Account.get_by_id(1)
+        for _call in range(2):  # compiled on the first call, reused on the second
+            with count_queries() as queries:
+                made = insert.create(account=account, user=None, action="test.prepared",
+                                     details={"b": [1, 2], "a": "è"})
+            assert queries.count == 1
+            plain = AuditEvent.create(account=account, user=None, action="test.prepared",
+                                      details={"b": [1, 2], "a": "è"})
+            assert made.id and made.id + 1 == plain.id
+            read, expected = AuditEvent.get_by_id(made.id), AuditEvent.get_by_id(plain.id)
+            assert read.created_at is not None and read.created_at <= expected.created_at
+            assert model_to_dict(read, exclude=[AuditEvent.id, AuditEvent.created_at]) == (
+                model_to_dict(expected, exclude=[AuditEvent.id, AuditEvent.created_at]))
+            assert (made.account_id, made.details, made.created_at) == (
+                1, {"b": [1, 2], "a": "è"}, read.created_at)
+        with pytest.raises(TypeError):
+            insert.create(account=1, action="x", no_such_field=1)
+
+        messages = PreparedInsert(OutboxMessage, ignore_conflicts=True)
+        values = dict(key="test:1", account=1, kind="order_receipt", recipient="a@example.it",
+                      locale="it", subject="s", text_body="t", html_body="h",
+                      message_id="<1@example.it>")
+        first = messages.create(**values)
+        assert first.id and first.state == "pending" and first.attempts == 0
+        assert messages.create(**dict(values, subject="again")) is None  # same key: kept
+        assert OutboxMessage.get(OutboxMessage.key == "test:1").subject == "s"
+
+
+def test_a_prepared_write_changes_what_the_plain_update_changes(app, shop):
+    from portal.core.db import PreparedWrite
+    from portal.core.models import Subscription
+    renewed = PreparedWrite(lambda arg: Subscription.update(
+        period_end=arg("end", Subscription.period_end), status="active",
+        version=Subscription.version + 1).where(Subscription.id == arg("id", Subscription.id)))
+    with app.app_context(), db.connection_context():
+        before = Subscription.get_by_id(1)
+        for n in (1, 2):  # compiled on the first call, reused on the second
+            assert renewed.execute(end=dt.date(2027, 2, n), id=1) == 1
+            after = Subscription.get_by_id(1)
+            assert (after.period_end, after.version) == (dt.date(2027, 2, n), before.version + n)
+        assert renewed.execute(end=dt.date(2027, 2, 1), id=0) == 0
+        assert Subscription.get_by_id(2).version == 1

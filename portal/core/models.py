@@ -21,7 +21,7 @@ from peewee import (
 )
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from portal.core.db import db
+from portal.core.db import PreparedInsert, db
 
 
 def utcnow():
@@ -519,9 +519,14 @@ ALL_MODELS = [
 ]
 
 
+#: The audit INSERT, built once: every event of every transaction writes one.
+_insert_audit_event = PreparedInsert(AuditEvent)
+
+
 def audit(account, user, action, **details):
     """Record who did what; called inside the transaction that did it."""
-    return AuditEvent.create(account=account, user=user, action=action, details=details)
+    return _insert_audit_event.create(account=account, user=user, action=action,
+                                      details=details)
 
 
 def ledger_sum(account_id):

@@ -3,10 +3,22 @@ the snapshot of what it says. The one home of both, for orders and renewals alik
 from flask import current_app
 from peewee import fn
 
-from portal.core.db import db, is_postgres
+from portal.core.db import Prepared, PreparedInsert, db, is_postgres
 from portal.core.models import Invoice, Order, OrderLine, PaymentMethod, Plan, audit
 from portal.invoices.snapshot import (buyer_details, build_snapshot, document_kind,
                                       seller_details)
+
+
+# Their SQL built once: a billing run issues thousands of invoices, each under the write lock.
+_last_sequence = Prepared(lambda year: Invoice.select(fn.MAX(Invoice.sequence))
+                          .where(Invoice.year == year), row=tuple)
+_order_lines = Prepared(
+    lambda order_id: OrderLine.select(OrderLine, Plan)
+    .join(Plan, on=(OrderLine.new_plan == Plan.id), attr="new_plan")
+    .where(OrderLine.order == order_id).order_by(OrderLine.id), related=(OrderLine.new_plan,))
+_card = Prepared(lambda method_id: PaymentMethod.select(PaymentMethod.brand, PaymentMethod.last4)
+                 .where(PaymentMethod.id == method_id).limit(1), row=tuple)
+_new_invoice = PreparedInsert(Invoice)
 
 
 def issue_invoice(order, account, today):
@@ -18,7 +30,7 @@ def issue_invoice(order, account, today):
     if is_postgres():
         db.execute_sql("LOCK TABLE invoice IN SHARE ROW EXCLUSIVE MODE")
     year = today.year
-    last = Invoice.select(fn.MAX(Invoice.sequence)).where(Invoice.year == year).scalar() or 0
+    last = _last_sequence.first(year)[0] or 0
     sequence = last + 1
     number = f"{year}/{sequence:06d}"
     lines = order_lines(order.id)
@@ -28,7 +40,7 @@ def issue_invoice(order, account, today):
         card=charged_card(order),
         corrects=corrected_invoice(account.id, order, lines)
         if document_kind(order) == "credit_note" else None)
-    invoice = Invoice.create(
+    invoice = _new_invoice.create(
         order=order, account=account, year=year, sequence=sequence, number=number,
         issued_on=today, buyer_name=account.name, buyer_address=account.address,
         buyer_country=account.country, buyer_vat_number=account.vat_number,
@@ -41,17 +53,14 @@ def issue_invoice(order, account, today):
 
 def order_lines(order_id):
     """The order's lines with their new plan, in order."""
-    return list(OrderLine.select(OrderLine, Plan)
-                .join(Plan, on=(OrderLine.new_plan == Plan.id), attr="new_plan")
-                .where(OrderLine.order == order_id).order_by(OrderLine.id))
+    return _order_lines.rows(order_id)
 
 
 def charged_card(order):
     """(brand, last4) of the card the order was charged to, or None."""
     if not order.due_cents or not order.payment_method_id:
         return None
-    method = PaymentMethod.get_or_none(PaymentMethod.id == order.payment_method_id)
-    return (method.brand, method.last4) if method else None
+    return _card.first(order.payment_method_id)
 
 
 def corrected_invoice(account_id, order, lines):

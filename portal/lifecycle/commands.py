@@ -4,6 +4,7 @@ import datetime as dt
 import click
 from flask.cli import AppGroup
 
+from portal.cli.progress import Progress
 from portal.core.db import db
 from portal.lifecycle.renewals import run_billing
 
@@ -17,8 +18,8 @@ billing_cli = AppGroup("billing", help="Renewals, failed payments, trial ends.")
 def billing_run(today):
     """Renew what is due, retry declined renewals, end trials and expire subscriptions."""
     day = today.date() if isinstance(today, dt.datetime) else None
-    with db.connection_context():
-        report = run_billing(day)
+    with db.connection_context(), Progress("Subscriptions due") as progress:
+        report = run_billing(day, progress=progress)
     for line in report.lines():
         click.echo(line)
 

@@ -27,7 +27,7 @@ from flask import current_app
 
 from portal.billing import quote_renewal, renewal_unit_price, retry_date
 from portal.core.clock import today_in
-from portal.core.db import for_update, write_transaction
+from portal.core.db import Prepared, PreparedInsert, PreparedWrite, for_update, write_transaction
 from portal.core.models import (Account, LedgerEntry, Order, OrderLine, OrderReservation,
                                 PaymentAttempt, PaymentMethod, Plan, Product, Renewal,
                                 Subscription, audit, ledger_sum, utcnow)
@@ -85,19 +85,60 @@ def _today_for(account, today):
     return today or today_in(account.timezone)
 
 
-def _locked_subscription(subscription_id):
-    """The subscription with plan, product and account, row-locked on PostgreSQL."""
-    return for_update(
+# The reads of every renewal, their SQL built once (portal.core.db.Prepared): a billing run
+# renews thousands of subscriptions, and most of these run while the write lock is held.
+_subscription = Prepared(
+    lambda subscription_id: for_update(
         Subscription.select(Subscription, Plan, Product, Account)
         .join(Plan).switch(Subscription).join(Product).switch(Subscription).join(Account)
-        .where(Subscription.id == subscription_id)).get()
+        .where(Subscription.id == subscription_id).limit(1)),
+    related=(Subscription.plan, Subscription.product, Subscription.account))
+_renewal = Prepared(lambda row_id: for_update(Renewal.select().where(Renewal.id == row_id)
+                                              .limit(1)))
+_renewal_of_period = Prepared(
+    lambda subscription_id, period_start: Renewal.select(Renewal.id)
+    .where((Renewal.subscription == subscription_id) & (Renewal.period_start == period_start))
+    .limit(1), row=tuple)
+# ... and the rows it writes (portal.core.db.PreparedInsert).
+_new_renewal = PreparedInsert(Renewal)
+_new_order = PreparedInsert(Order)
+_new_order_line = PreparedInsert(OrderLine)
+_new_payment_attempt = PreparedInsert(PaymentAttempt)
+_new_ledger_entry = PreparedInsert(LedgerEntry)
+_charging = PreparedWrite(lambda arg: Renewal.update(
+    attempts=arg("attempts", Renewal.attempts), charge_key=arg("charge_key", Renewal.charge_key),
+    payment_method=arg("method", Renewal.payment_method), state="charging",
+    updated_at=arg("now", Renewal.updated_at)).where(Renewal.id == arg("id", Renewal.id)))
+_renewed = PreparedWrite(lambda arg: Subscription.update(
+    period_start=arg("start", Subscription.period_start),
+    period_end=arg("end", Subscription.period_end),
+    price_cents=arg("price", Subscription.price_cents), status="active",
+    version=Subscription.version + 1, updated_at=arg("now", Subscription.updated_at))
+    .where(Subscription.id == arg("id", Subscription.id)))
+_completed = PreparedWrite(lambda arg: Renewal.update(
+    state="completed", order=arg("order", Renewal.order),
+    payment_reference=arg("reference", Renewal.payment_reference), next_retry_on=None,
+    error_code=None, updated_at=arg("now", Renewal.updated_at))
+    .where(Renewal.id == arg("id", Renewal.id)))
+_reservation_in_flight = Prepared(
+    lambda account_id, state: OrderReservation.select(OrderReservation.id)
+    .where((OrderReservation.account == account_id) & (OrderReservation.state == state))
+    .limit(1), row=tuple)
+
+
+def _locked_subscription(subscription_id):
+    """The subscription with plan, product and account, row-locked on PostgreSQL."""
+    subscription = _subscription.first(subscription_id)
+    if subscription is None:
+        raise Subscription.DoesNotExist(f"subscription {subscription_id}")
+    return subscription
 
 
 def _move_balance(account, cents, kind, order=None):
     """Add ``cents`` (negative: take) to the credit balance, with its ledger entry."""
     if not cents:
         return
-    LedgerEntry.create(account=account.id, amount_cents=cents, kind=kind, order=order)
+    _new_ledger_entry.create(account=account.id, amount_cents=cents, kind=kind, order=order)
     balance = account.balance_cents + cents
     Account.update(balance_cents=balance).where(Account.id == account.id).execute()
     account.balance_cents = balance
@@ -108,8 +149,7 @@ def _move_balance(account, cents, kind, order=None):
 def order_in_flight(account_id):
     """An order of the account is between its steps (it holds its subscriptions' versions):
     the renewal waits for the next run rather than race it."""
-    return OrderReservation.select().where((OrderReservation.account == account_id)
-                                           & (OrderReservation.state == "reserved")).exists()
+    return bool(_reservation_in_flight.first(account_id, "reserved"))
 
 
 def renews_here(subscription):
@@ -129,7 +169,7 @@ def _reserve(subscription, period_start, today):
                           frequency=subscription.frequency, period_start=period_start,
                           country=account.country, vat_number=account.taxable_vat_number,
                           balance=account.balance_cents)
-    row = Renewal.create(
+    row = _new_renewal.create(
         subscription=subscription.id, period_start=quote.period_start,
         period_end=quote.period_end, state="charging", plan=subscription.plan_id,
         licenses=subscription.licenses, frequency=subscription.frequency,
@@ -152,20 +192,30 @@ def _start_attempt(row, method):
     row.payment_method = method.id if method else None
     row.state = "charging"
     row.updated_at = utcnow()
-    row.save()
+    _charging.execute(attempts=row.attempts, charge_key=row.charge_key,
+                      method=row.payment_method_id, now=row.updated_at, id=row.id)
 
 
-def _charge(row_id, gateway, today):
-    """Charge a ``charging`` renewal (no transaction held), then complete or fail it."""
-    row = Renewal.get_by_id(row_id)
+def _charge(row_id, gateway, today, reserved=None):
+    """Charge a ``charging`` renewal (no transaction held), then complete or fail it.
+
+    ``reserved`` is (row, card, account) when the caller has just written the row and knows
+    its card; otherwise they are read again (a retry, a run finishing a cut-off charge).
+    """
+    if reserved is not None:
+        row, method, account = reserved
+    else:
+        row = Renewal.get_by_id(row_id)
+        method = account = None
     if row.state != "charging":
         return None
     reference = None
     if row.due_cents > 0:
-        method = PaymentMethod.get_or_none(PaymentMethod.id == row.payment_method_id)
+        if reserved is None:
+            method = PaymentMethod.get_or_none(PaymentMethod.id == row.payment_method_id)
+            account = Account.get_by_id(method.account_id) if method else None
         if method is None:
             return _fail(row_id, "no_payment_method", today)
-        account = Account.get_by_id(method.account_id)
         try:
             charge = gateway.charge(method.token, row.due_cents, account.currency,
                                     row.charge_key, description=f"Renewal {row.id}")
@@ -182,7 +232,7 @@ def _charge(row_id, gateway, today):
 def _locked_charging(row_id):
     """(renewal, subscription), both locked, while the renewal is still ``charging``;
     (None, None) once another run has finished it (the write lock is held)."""
-    row = for_update(Renewal.select().where(Renewal.id == row_id)).get()
+    row = _renewal.first(row_id)
     if row.state != "charging":
         return None, None
     return row, _locked_subscription(row.subscription_id)
@@ -198,14 +248,14 @@ def _complete(row_id, reference, today):
         if subscription.status == "active" and subscription.period_end != row.period_start:
             return _superseded(row, subscription, reference)
         contact = billing_contact(account.id)
-        order = Order.create(
+        order = _new_order.create(
             account=account.id, user=contact.id,
             idempotency_key=f"renewal-{subscription.id}-{row.period_start.isoformat()}",
             fingerprint="renewal", subtotal_cents=row.subtotal_cents, vat_rate=row.vat_rate,
             vat_reason=row.vat_reason, vat_cents=row.vat_cents, total_cents=row.total_cents,
             applied_cents=row.applied_cents, due_cents=row.due_cents, credit_added_cents=0,
             payment_method=row.payment_method_id, payment_reference=reference)
-        OrderLine.create(
+        _new_order_line.create(
             order=order, subscription=subscription.id, product_name=subscription.product.name,
             old_plan=subscription.plan_id, old_licenses=subscription.licenses,
             old_frequency=subscription.frequency, new_plan=row.plan_id,
@@ -214,19 +264,15 @@ def _complete(row_id, reference, today):
             charge_cents=row.subtotal_cents, unused_days=0, period_days=0,
             period_start=row.period_start, period_end=row.period_end)
         invoice = issue_invoice(order, account, today)
-        Subscription.update(
-            period_start=row.period_start, period_end=row.period_end,
-            price_cents=row.unit_price_cents, status="active", version=Subscription.version + 1,
-            updated_at=utcnow()).where(Subscription.id == subscription.id).execute()
+        _renewed.execute(start=row.period_start, end=row.period_end,
+                         price=row.unit_price_cents, now=utcnow(), id=subscription.id)
         _record_attempt(row, account, contact, "succeeded")
-        Renewal.update(state="completed", order=order.id, payment_reference=reference,
-                       next_retry_on=None, error_code=None, updated_at=utcnow()).where(
-            Renewal.id == row.id).execute()
+        _completed.execute(order=order.id, reference=reference, now=utcnow(), id=row.id)
         audit(account.id, None, "subscription.renewed", subscription_id=subscription.id,
               order_id=order.id, invoice=invoice.number, total_cents=row.total_cents,
               due_cents=row.due_cents, period_start=row.period_start.isoformat(),
               period_end=row.period_end.isoformat(), was=subscription.status)
-        renewal_receipt(order, invoice, row, subscription.product.name, contact)
+        renewal_receipt(order, invoice, row, subscription.product.name, contact, account)
     return "completed"
 
 
@@ -245,7 +291,7 @@ def _superseded(row, subscription, reference):
 def _record_attempt(row, account, contact, status, code=None):
     """The renewal's charge attempt, beside the order's (for the activity and the limits)."""
     if row.due_cents > 0 and row.charge_key:
-        PaymentAttempt.create(account=account.id, user=contact.id,
+        _new_payment_attempt.create(account=account.id, user=contact.id,
                               idempotency_key=row.charge_key, amount_cents=row.due_cents,
                               status=status, error_code=code[:50] if code else None)
 
@@ -289,20 +335,26 @@ def _abandon(row, subscription, code):
 def renew(subscription_id, gateway, today=None):
     """Renew one subscription whose period has ended, if it is due: "completed", "failed",
     "suspended", "pending" (gateway error) or None (nothing to do)."""
+    return _renew(subscription_id, gateway, today)[0]
+
+
+def _renew(subscription_id, gateway, today):
+    """``renew``'s outcome, and True when the subscription is due again at once (its new
+    period has ended too: a portal that was down catches up one period at a time)."""
     with write_transaction():
         subscription = _locked_subscription(subscription_id)
         day = _today_for(subscription.account, today)
         if (subscription.status != "active" or not subscription.auto_renew
                 or subscription.period_end is None or subscription.period_end > day
                 or not renews_here(subscription) or order_in_flight(subscription.account_id)):
-            return None
-        row = Renewal.get_or_none((Renewal.subscription == subscription.id)
-                                  & (Renewal.period_start == subscription.period_end))
-        if row is not None:
-            return None  # being charged (or left by a crash: see ``resume_charging``)
+            return None, False
+        if _renewal_of_period.first(subscription.id, subscription.period_end.isoformat()):
+            return None, False  # being charged (or left by a crash: see ``resume_charging``)
         row = _reserve(subscription, subscription.period_end, day)
-        _start_attempt(row, default_method(subscription.account_id, gateway.name))
-    return _charge(row.id, gateway, day)
+        method = default_method(subscription.account_id, gateway.name)
+        _start_attempt(row, method)
+    state = _charge(row.id, gateway, day, reserved=(row, method, subscription.account))
+    return state, state == "completed" and row.period_end <= day
 
 
 def retry(row_id, gateway, today=None, method=None):
@@ -397,10 +449,28 @@ def resume_charging(gateway, today=None):
     return done
 
 
-def run_billing(today=None, gateway=None):
+#: The timezone whose date is the latest on Earth (UTC+14): no account's today is later.
+LATEST_TIMEZONE = "Etc/GMT-14"
+
+
+def due_subscriptions(today=None):
+    """The ids of the subscriptions that may renew, in one query: self-service, active, auto
+    renewing, and with a period ended by ``today`` (else by the latest date in any timezone;
+    ``renew`` checks each against its account's own date, under the lock)."""
+    latest = today or today_in(LATEST_TIMEZONE)
+    return [subscription_id for (subscription_id,) in (
+        Subscription.select(Subscription.id).join(Account)
+        .where((Subscription.status == "active") & (Subscription.auto_renew == True)  # noqa
+               & Subscription.period_end.is_null(False) & (Subscription.period_end <= latest)
+               & (Account.kind == "self_service"))
+        .order_by(Subscription.id).tuples())]
+
+
+def run_billing(today=None, gateway=None, progress=None):
     """Everything that is due: unfinished charges, trial ends, expiries, renewals (repeated
     until each period reaches today, for a portal that was down) and dunning retries.
-    Idempotent: running it again at once does nothing more."""
+    Idempotent: running it again at once does nothing more. ``progress(done, total)``, if
+    given, hears how many of the due subscriptions are done (``portal.cli.progress``)."""
     gateway = gateway or get_gateway()
     report = RunReport()
     # VAT numbers accepted while VIES was unavailable: checked again before anything is
@@ -415,19 +485,18 @@ def run_billing(today=None, gateway=None):
     for row in resume_charging(gateway, today):
         outcomes.get(row[1], []).append(row[0])
     report.trials_ended, report.expired = end_trials_and_expire(today)
-    due = (Subscription.select(Subscription.id).join(Account)
-           .where((Subscription.status == "active") & (Subscription.auto_renew == True)  # noqa
-                  & Subscription.period_end.is_null(False)
-                  & (Account.kind == "self_service"))
-           .order_by(Subscription.id))
-    for (subscription_id,) in due.tuples():
+    due = due_subscriptions(today)
+    if progress:
+        progress(0, len(due))
+    for done, subscription_id in enumerate(due, start=1):
         for _period in range(1000):  # catch up, one period at a time; bounded
-            state = renew(subscription_id, gateway, today)
-            if state is None:
+            state, again = _renew(subscription_id, gateway, today)
+            if state is not None:
+                outcomes.get(state, []).append(subscription_id)
+            if not again:
                 break
-            outcomes.get(state, []).append(subscription_id)
-            if state != "completed":
-                break
+        if progress:
+            progress(done, len(due))
     for row in Renewal.select().where(Renewal.state == "failed").order_by(Renewal.id):
         state = retry(row.id, gateway, today)
         if state:

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from flask import current_app, render_template
 from flask_babel import lazy_gettext as _l
 
+from portal.core.db import PreparedInsert
 from portal.core.i18n import date as format_date
 from portal.core.i18n import speaking
 from portal.core.models import OutboxMessage, User, utcnow
@@ -67,6 +68,10 @@ def message_domain():
     return urlsplit(current_app.config["PORTAL_URL"]).hostname or "localhost"
 
 
+#: The outbox INSERT, built once; a message already written under its key is left alone.
+_new_message = PreparedInsert(OutboxMessage, ignore_conflicts=True)
+
+
 def write_message(key, kind, user, attach=None, locale=None, **values):
     """Write the message ``kind`` for ``user`` under the event's ``key``, in the caller's
     transaction; a second write for the same key changes nothing (one event, one email).
@@ -98,10 +103,9 @@ def write_to_address(key, kind, address, locale, account_id, attach=None, **valu
         text = render_template(f"mail/{kind}.txt", subject=subject, **values)
         html = render_template(f"mail/{kind}.html", subject=subject, **values)
     now = utcnow()
-    (OutboxMessage.insert(
+    _new_message.create(
         key=key, account=account_id, kind=kind, recipient=address, locale=locale,
         subject=subject[:255], text_body=text, html_body=html,
         message_id=make_msgid(idstring=kind.replace("_", "-"), domain=message_domain()),
         state="pending", attempts=0, next_attempt_at=now, created_at=now,
         invoice=attach.id if attach is not None else None)
-     .on_conflict_ignore().execute())

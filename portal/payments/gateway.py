@@ -51,7 +51,7 @@ from flask import current_app
 from peewee import IntegrityError
 
 from portal.core.clock import today_in
-from portal.core.db import write_transaction
+from portal.core.db import Prepared, PreparedInsert, write_transaction
 from portal.core.models import SandboxCharge, SandboxToken
 
 __all__ = [
@@ -236,6 +236,14 @@ SANDBOX_TEST_CARDS = {
 _UNKNOWN_CARD = ("declined", "card_declined")
 
 
+# The sandbox's reads and its one write, their SQL built once (a billing run charges thousands).
+_sandbox_token = Prepared(lambda token: SandboxToken.select()
+                          .where(SandboxToken.token == token).limit(1))
+_sandbox_charge = Prepared(lambda key: SandboxCharge.select()
+                           .where(SandboxCharge.idempotency_key == key).limit(1))
+_new_sandbox_charge = PreparedInsert(SandboxCharge)
+
+
 class SandboxGateway(Gateway):
     """A gateway that never talks to a bank, for development and tests.
 
@@ -277,14 +285,15 @@ class SandboxGateway(Gateway):
         earlier = self._replay(token, amount_cents, currency, idempotency_key)
         if earlier is not None:
             return earlier
-        saved = SandboxToken.get_or_none(SandboxToken.token == token)
+        saved = _sandbox_token.first(token)
         if saved is not None and saved.outcome != "succeeds":
             raise (PaymentDeclined if saved.outcome == "declined" else GatewayError)(saved.code)
         charge = Charge("sandbox_ch_" + secrets.token_urlsafe(12), amount_cents, currency)
         try:
             with write_transaction():
-                SandboxCharge.create(idempotency_key=idempotency_key, charge_id=charge.id,
-                                     token=token, amount_cents=amount_cents, currency=currency)
+                _new_sandbox_charge.create(idempotency_key=idempotency_key, charge_id=charge.id,
+                                           token=token, amount_cents=amount_cents,
+                                           currency=currency)
         except IntegrityError:
             # Another process charged under this key meanwhile: answer its charge.
             earlier = self._replay(token, amount_cents, currency, idempotency_key)
@@ -295,7 +304,7 @@ class SandboxGateway(Gateway):
 
     def _replay(self, token, amount_cents, currency, idempotency_key):
         """The earlier charge under the key (refused if it was for something else)."""
-        row = SandboxCharge.get_or_none(SandboxCharge.idempotency_key == idempotency_key)
+        row = _sandbox_charge.first(idempotency_key)
         if row is None:
             return None
         if row.token != token or row.amount_cents != amount_cents or row.currency != currency:
@@ -304,7 +313,7 @@ class SandboxGateway(Gateway):
 
     def find_charge(self, idempotency_key):
         """The charge made under the key, if one succeeded."""
-        row = SandboxCharge.get_or_none(SandboxCharge.idempotency_key == idempotency_key)
+        row = _sandbox_charge.first(idempotency_key)
         if row is None:
             return None
         return Charge(row.charge_id, row.amount_cents, row.currency, replayed=True)
