@@ -720,7 +720,8 @@ def order_phase(server, port, ids, url, args, leg):
 def latency_phase(url, ids, args, settings, leg):
     """Orders with a ``LATENCY_MS`` gateway and ``LATENCY_BUYERS`` buyers (own gunicorn)."""
     port = free_port()
-    server = start_gunicorn(port, url, settings, {"SANDBOX_LATENCY_MS": str(LATENCY_MS)})
+    server = start_gunicorn(port, served_url(url), settings,
+                            {"SANDBOX_LATENCY_MS": str(LATENCY_MS)})
     try:
         clients = buyers(port, ids, LATENCY_BUYERS, url)
         result = OrderLoad(port, args.latency_duration, server.pid).run(clients)
@@ -747,6 +748,15 @@ def summarize_orders(results):
     }
 
 
+def served_url(url):
+    """The ``DATABASE_URL`` gunicorn gets: PostgreSQL through the portal's connection pool
+    (``postgresql+pool://``, the README's production setting), SQLite as it is."""
+    if url.startswith("postgresql://"):
+        return url.replace("postgresql://", "postgresql+pool://", 1) + (
+            "?max_connections=20&stale_timeout=300")
+    return url
+
+
 def engine_leg(engine, url, wrk, args, settings):
     """Seed, (SQLite: count queries in-process), serve, reads, orders, 300 ms orders, checks."""
     leg = engine
@@ -760,7 +770,7 @@ def engine_leg(engine, url, wrk, args, settings):
         inproc = inprocess_measurements(ids)
         placed += 1
     port = free_port()
-    server = start_gunicorn(port, url, settings)
+    server = start_gunicorn(port, served_url(url), settings)
     try:
         reads = summarize_reads(read_phase(server, port, wrk, ids, args, leg))
         order_runs, rss = order_phase(server, port, ids, url, args, leg)
@@ -1127,16 +1137,20 @@ def main():
     parser.add_argument("--latency-duration", type=int, default=20,
                         help=f"s of orders with the {LATENCY_MS} ms gateway")
     parser.add_argument("--connections", type=int, default=10)
-    parser.add_argument("--large-scale", type=int, default=LARGE_SCALE)
+    parser.add_argument("--large-scale", type=int, default=None,
+                        help=f"the growth leg's data, x the small set ({LARGE_SCALE})")
     parser.add_argument("--skip", default="", help="legs to leave out: "
                         "sqlite,postgresql,large,renewals")
     parser.add_argument("--quick", action="store_true",
-                        help="1 run, 2 s per endpoint, 5 s of orders, 10x data")
+                        help="1 run, 2 s per endpoint, 5 s of orders, 10x data "
+                        "unless --large-scale says otherwise")
     parser.add_argument("--strict", action="store_true")
     args = parser.parse_args()
     if args.quick:
         args.runs, args.duration, args.order_duration = 1, 2, 5
-        args.latency_duration, args.large_scale = 5, 10
+        args.latency_duration = 5
+        args.large_scale = args.large_scale or 10
+    args.large_scale = args.large_scale or LARGE_SCALE
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     started = time.monotonic()
     wrk = ensure_wrk()
@@ -1146,6 +1160,12 @@ def main():
                                               GUNICORN["sqlite"])
     if "postgresql" not in skip:
         import pg
+        if not pg.available() and os.geteuid() == 0 and shutil.which("apt-get"):
+            log("PostgreSQL is missing: apt-get install postgresql")
+            env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+            subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
+            subprocess.run(["apt-get", "install", "-y", "-qq", "postgresql"], check=False,
+                           env=env)
         if not pg.available():
             log("postgresql: not installed (Debian: apt-get install postgresql), skipped")
         else:
