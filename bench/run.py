@@ -1002,7 +1002,7 @@ def markdown(report):
                   "| p50 ms | p99 ms | errors |", "|---|---:|---:|---:|---:|---:|---:|"]
         for label, rps, cpu, ratio, p50, p99, errors in endpoint_rows(leg):
             unit = " orders/s" if label.startswith("place order") else ""
-            per = " (per order)" if unit else ""
+            per = " (per add-review-order flow)" if unit else ""
             lines.append(f"| {label} | {rps:,.1f}{unit} | {cpu:.2f}{per} | "
                          f"{'' if ratio is None else f'{ratio:.3f}'} | {p50:.1f} | {p99:.1f} | "
                          f"{errors} |")
