@@ -917,6 +917,10 @@ def targets(report):
             limit = t["licenses_growth"] if name == "licenses" else t["growth"]
             out.append(_target(f"{large['dataset']['scale']}x data: {LABELS[name]} "
                                "CPU/request growth", g["growth"], "<=", limit))
+    renewals = report.get("renewals")
+    if renewals:
+        out.append(_target("renewals: bench/renewals.py exit status", renewals["returncode"],
+                           "<=", 0))
     sqlite_leg = report["legs"].get("sqlite")
     if sqlite_leg:
         inproc = sqlite_leg["in_process"]
