@@ -10,7 +10,8 @@ Legs (bench/README.md explains every figure):
    300 ms gateway and 20 buyers; the database invariants.
 2. **PostgreSQL**: the same on a throw-away local cluster (bench/pg.py), seeded alike.
 3. **100x data** (SQLite): 100,000 accounts and 5,000,000 users (seeded once and kept in
-   ``bench/bench-large-<hash of the seed code>.sqlite3``), the read endpoints again; the growth
+   ``bench/bench-large-x100-<hash of the seed code>.sqlite3``), the read endpoints again; the
+   growth
    of each one's CPU per request against the small data set.
 4. **Renewals**: bench/renewals.py, when it exists, with ``--json``; its figures are merged.
 
@@ -814,7 +815,8 @@ def large_database(scale):
         with open(path, "rb") as fh:
             digest.update(fh.read())
     key = digest.hexdigest()[:12]
-    path = os.path.join(HERE, f"bench-large-{key}.sqlite3")
+    prefix = f"bench-large-x{scale}-"
+    path = os.path.join(HERE, f"{prefix}{key}.sqlite3")
     meta = path + ".json"
     if os.path.exists(path) and os.path.exists(meta):
         with open(meta) as fh:
@@ -822,8 +824,8 @@ def large_database(scale):
         log(f"large: reusing {os.path.relpath(path, ROOT)} (seeded in {ids['seconds']} s, "
             f"{ids['disk_bytes'] / 2**30:.2f} GiB)")
         return path, ids, True
-    for name in os.listdir(HERE):  # older copies, seeded by other code
-        if name.startswith("bench-large-") and not name.startswith(f"bench-large-{key}"):
+    for name in os.listdir(HERE):  # older copies of this scale, seeded by other code
+        if name.startswith(prefix) and not name.startswith(f"{prefix}{key}"):
             os.remove(os.path.join(HERE, name))
     accounts, users, _ = bench_seed.sizes(scale)
     log(f"large: seeding {accounts:,} accounts, {users:,} users into "
