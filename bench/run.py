@@ -11,8 +11,7 @@ Legs (bench/README.md explains every figure):
 2. **PostgreSQL**: the same on a throw-away local cluster (bench/pg.py), seeded alike.
 3. **100x data** (SQLite): 100,000 accounts and 5,000,000 users (seeded once and kept in
    ``bench/bench-large-x100-<hash of the seed code>.sqlite3``), the read endpoints again; the
-   growth
-   of each one's CPU per request against the small data set.
+   growth of each one's CPU per request against the small data set.
 4. **Renewals**: bench/renewals.py, when it exists, with ``--json``; its figures are merged.
 
 Then one table per leg on stdout, ``bench/results.json`` (every figure), ``bench/chart.svg``
