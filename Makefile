@@ -82,10 +82,10 @@ screenshots: $(TEST_STAMP)
 	$(BIN)/pybabel compile -d translations -f 2>&1 | tail -n 1
 	$(BIN)/python scripts/screenshots.py
 
+# SQLite, PostgreSQL (a throw-away local cluster) and 100x data; bench/README.md.
+# A quick look: make bench BENCH_ARGS=--quick
 bench: $(TEST_STAMP)
-	$(BIN)/python bench/run.py
-	$(BIN)/python bench/orders_latency.py  # orders with a 300 ms gateway and 20 buyers
-	$(BIN)/python bench/renewals.py --json bench/renewals.json  # 10,000 renewals (--postgres: PG too)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)

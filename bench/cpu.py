@@ -33,7 +33,7 @@ def main():
         "FIXED_TODAY": bench_seed.TODAY, "RATELIMIT_ENABLED": False,
         "ENV_NAME": "production", "SESSION_COOKIE_SECURE": False})
     clients = {}
-    for owner in (12, 1):
+    for owner in (bench_seed.READ_ACCOUNT, 1):
         client = app.test_client()
         page = client.get("/login").get_data(as_text=True)
         token = bench.TOKEN.search(page).group(1)
@@ -41,14 +41,15 @@ def main():
                                     "password": bench_seed.PASSWORD, "csrf_token": token})
         client.get("/")
         clients[owner] = client
-    read_sub, big_sub = 23, 1
+    # the seed's read and big subscriptions: two per account, Webinar first (bench/seed.py)
+    read_sub, big_sub = 2 * bench_seed.READ_ACCOUNT - 1, 1
     paths = {
-        "baseline": (12, "/_bench/baseline", {}),
-        "summary": (12, f"/subscriptions/{read_sub}/change?{bench.SUMMARY_QUERY}",
+        "baseline": (bench_seed.READ_ACCOUNT, "/_bench/baseline", {}),
+        "summary": (bench_seed.READ_ACCOUNT, f"/subscriptions/{read_sub}/change?{bench.SUMMARY_QUERY}",
                     {"HX-Request": "true"}),
-        "change": (12, f"/subscriptions/{read_sub}/change", {}),
-        "dashboard": (12, "/", {}),
-        "review": (12, "/checkout", {}),
+        "change": (bench_seed.READ_ACCOUNT, f"/subscriptions/{read_sub}/change", {}),
+        "dashboard": (bench_seed.READ_ACCOUNT, "/", {}),
+        "review": (bench_seed.READ_ACCOUNT, "/checkout", {}),
         "licenses": (1, f"/subscriptions/{big_sub}/licenses", {}),
     }
     for name in args.endpoints or paths:

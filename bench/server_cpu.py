@@ -63,8 +63,8 @@ def main():
     server = start_gunicorn(port, args.workers, args.threads, args.app)
     try:
         client = bench.Client(port)
-        cookie = client.login(bench_seed.owner_email(12), bench_seed.PASSWORD)
-        sub = 23
+        cookie = client.login(bench_seed.owner_email(bench_seed.READ_ACCOUNT), bench_seed.PASSWORD)
+        sub = 2 * bench_seed.READ_ACCOUNT - 1  # its Webinar subscription (bench/seed.py)
         targets = {
             "baseline": ("/_bench/baseline", None, ()),
             "summary": (f"/subscriptions/{sub}/change?{bench.SUMMARY_QUERY}", cookie,

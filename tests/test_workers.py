@@ -50,7 +50,7 @@ def production_server(app, database_url, tmp_path):
                SESSION_COOKIE_SECURE="0")
     log = open(tmp_path / "gunicorn.log", "wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", "2", "--threads", "4",
+        [sys.executable, "-m", "gunicorn", "--workers", "2", "--threads", "16",
          "--bind", f"127.0.0.1:{port}", "wsgi:app"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
