@@ -626,8 +626,6 @@ def _write_order(reservation, charge):
                 _apply_line(order, account, user, line)
     except StaleQuote:
         return None
-    today = dt.date.fromisoformat(priced["today"])
-    invoice = issue_invoice(order, account, today)
     _book_credit(order, account, priced)
     if new_card:
         audit(account, user, "payment_method.added", payment_method_id=method,
@@ -636,11 +634,14 @@ def _write_order(reservation, charge):
         PaymentAttempt.create(account=account, user=user,
                               idempotency_key=reservation.idempotency_key,
                               amount_cents=priced["due"], status="succeeded")
+    CartItem.delete().where(CartItem.id.in_(priced["cart_items"])).execute()
+    recipient = User.get_by_id(user)
+    # Last: the invoice number serialises every issuer until the commit (issue_invoice).
+    invoice = issue_invoice(order, account, dt.date.fromisoformat(priced["today"]))
     audit(account, user, "order.placed", order_id=order.id, invoice=invoice.number,
           total_cents=priced["total"], due_cents=priced["due"],
           applied_cents=priced["applied"], credit_added_cents=priced["credit_added"])
-    order_receipt(order, invoice, User.get_by_id(user))
-    CartItem.delete().where(CartItem.id.in_(priced["cart_items"])).execute()
+    order_receipt(order, invoice, recipient)
     return order
 
 

@@ -24,22 +24,24 @@ _new_invoice = PreparedInsert(Invoice)
 def issue_invoice(order, account, today):
     """The invoice (or credit note) of ``order`` with the next number of ``today``'s year
     (2026/000001, ...) and the snapshot of seller, buyer, lines, VAT and totals as they are
-    now. Called inside the transaction that writes the order and its lines: numbers are
-    unique and gapless because one issuer runs at a time (SQLite's write lock; on PostgreSQL
-    a table lock that other issuers wait for)."""
+    now. Called inside the transaction that writes the order and its lines, as late as
+    possible: numbers are unique and gapless because one issuer runs at a time (SQLite's
+    write lock; on PostgreSQL a table lock that other issuers wait for until the commit), so
+    what the snapshot reads is read before that lock is taken."""
+    lines = order_lines(order.id)
+    card = charged_card(order)
+    corrects = (corrected_invoice(account.id, order, lines)
+                if document_kind(order) == "credit_note" else None)
     if is_postgres():
         db.execute_sql("LOCK TABLE invoice IN SHARE ROW EXCLUSIVE MODE")
     year = today.year
     last = _last_sequence.first(year)[0] or 0
     sequence = last + 1
     number = f"{year}/{sequence:06d}"
-    lines = order_lines(order.id)
     snapshot = build_snapshot(
         number=number, issued_on=today, order=order, lines=lines, currency=account.currency,
         seller=seller_details(current_app.config), buyer=buyer_details(account),
-        card=charged_card(order),
-        corrects=corrected_invoice(account.id, order, lines)
-        if document_kind(order) == "credit_note" else None)
+        card=card, corrects=corrects)
     invoice = _new_invoice.create(
         order=order, account=account, year=year, sequence=sequence, number=number,
         issued_on=today, buyer_name=account.name, buyer_address=account.address,

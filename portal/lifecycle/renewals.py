@@ -263,11 +263,12 @@ def _complete(row_id, reference, today):
             unit_price_cents=row.unit_price_cents, credit_cents=0,
             charge_cents=row.subtotal_cents, unused_days=0, period_days=0,
             period_start=row.period_start, period_end=row.period_end)
-        invoice = issue_invoice(order, account, today)
         _renewed.execute(start=row.period_start, end=row.period_end,
                          price=row.unit_price_cents, now=utcnow(), id=subscription.id)
         _record_attempt(row, account, contact, "succeeded")
         _completed.execute(order=order.id, reference=reference, now=utcnow(), id=row.id)
+        # Last: the invoice number serialises every issuer until the commit (issue_invoice).
+        invoice = issue_invoice(order, account, today)
         audit(account.id, None, "subscription.renewed", subscription_id=subscription.id,
               order_id=order.id, invoice=invoice.number, total_cents=row.total_cents,
               due_cents=row.due_cents, period_start=row.period_start.isoformat(),
