@@ -148,7 +148,7 @@ def seed(url, count):
     return accounts
 
 
-def billing_run(url, flask):
+def billing_run(url, flask, jobs):
     """``flask --app portal billing run --today DAY`` as an operator runs it: (seconds,
     CPU seconds of the command, output)."""
     env = dict(os.environ, DATABASE_URL=url, SECRET_KEY="bench-renewals-" + "x" * 32,
@@ -157,7 +157,8 @@ def billing_run(url, flask):
     cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     done = subprocess.run([flask, "--app", "portal", "billing", "run", "--today",
-                           DAY.isoformat()], cwd=ROOT, env=env, capture_output=True, text=True)
+                           DAY.isoformat(), "--jobs", str(jobs)], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
     seconds = time.monotonic() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -328,24 +329,24 @@ def cpu_model():
     return platform.processor() or platform.machine()
 
 
-def bench(engine, url, count, flask):
+def bench(engine, url, count, flask, jobs):
     """Seed, run, check one engine; its figures."""
     log(f"{engine}: seeding {count} subscriptions due on {DAY}")
     started = time.monotonic()
     seed(url, count)
     log(f"{engine}: seeded in {time.monotonic() - started:.1f} s; flask billing run")
     load = os.getloadavg()[0]
-    seconds, cpu, output = billing_run(url, flask)
+    seconds, cpu, output = billing_run(url, flask, jobs)
     renewed = renewed_count(output)
     log(f"{engine}: {renewed} renewed in {seconds:.1f} s; a second run")
-    _again, _cpu, output_again = billing_run(url, flask)
+    _again, _cpu, output_again = billing_run(url, flask, jobs)
     figures, problems = check(url, count)
     if renewed != count:
         problems.append(f"the run reported {renewed} renewals for {count}")
     if renewed_count(output_again):
         problems.append(f"a second run renewed {renewed_count(output_again)} more")
     return {
-        "engine": engine, "subscriptions": count, "seconds": round(seconds, 2),
+        "engine": engine, "subscriptions": count, "jobs": jobs, "seconds": round(seconds, 2),
         "cpu_seconds": round(cpu, 2), "load_average_before": round(load, 2),
         "charges_per_second": round(figures["charges"] / seconds, 1) if seconds else None,
         "renewals_per_second": round(renewed / seconds, 1) if seconds else None,
@@ -368,6 +369,8 @@ def main():
                         help=f"also on a throw-away PostgreSQL cluster ({PG_BIN})")
     parser.add_argument("--only-postgres", action="store_true",
                         help="on PostgreSQL only")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                        help="processes of billing run (BILLING_JOBS; default: the CPUs)")
     parser.add_argument("--strict", action="store_true",
                         help="exit 1 when the time target is missed, too")
     args = parser.parse_args()
@@ -375,13 +378,13 @@ def main():
     results = []
     if not args.only_postgres:
         with sqlite_database() as url:
-            results.append(bench("sqlite", url, args.count, flask))
+            results.append(bench("sqlite", url, args.count, flask, args.jobs))
     if args.postgres or args.only_postgres:
         if not os.path.exists(os.path.join(PG_BIN, "initdb")):
             log(f"no PostgreSQL in {PG_BIN}: skipped")
         else:
             with postgres_database() as url:
-                results.append(bench("postgresql", url, args.count, flask))
+                results.append(bench("postgresql", url, args.count, flask, args.jobs))
     for r in results:
         print(f"{r['engine']:<11} {r['subscriptions']} renewals in {r['seconds']:.1f} s "
               f"({r['cpu_seconds']:.1f} s CPU of the command, load {r['load_average_before']}) = "

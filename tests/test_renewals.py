@@ -8,12 +8,13 @@ import threading
 
 import pytest
 import time_machine
+from playhouse.shortcuts import model_to_dict
 
 from conftest import GIULIA, Browser
 
 from portal.core.db import db
 from portal.core.models import (Account, Invoice, LedgerEntry, Order, PaymentMethod, Renewal,
-                                Subscription, ledger_sum)
+                                Subscription, User, ledger_sum)
 from portal.lifecycle import renewals
 from portal.lifecycle.renewals import PayNowError, pay_now, run_billing
 from portal.payments.gateway import CardDetails, SandboxGateway, get_gateway
@@ -227,3 +228,36 @@ def test_a_plan_change_and_a_renewal_in_the_same_second(make_app):
         sub = Subscription.get_by_id(1)
         assert (sub.licenses, sub.period_start) == (6, START)
         assert Invoice.select().count() == 2
+
+
+def test_renewals_in_several_processes_charge_and_invoice_each_once(ctx):
+    """``BILLING_JOBS``: the due list split over forked processes; each subscription is
+    renewed once, invoice numbers stay gapless, and a second run does nothing."""
+    rossi, webinar = Account.get_by_id(1), Subscription.get_by_id(1)
+    save_card(GOOD)
+    accounts = [1]
+    for n in range(7):
+        fields = model_to_dict(rossi, recurse=False, exclude=[Account.id])
+        account = Account.create(**dict(fields, name=f"Cliente {n}", balance_cents=0))
+        User.create(account=account, email=f"contatto{n}@example.it", name=f"Contatto {n}",
+                    role="billing_contact", password_hash="x")
+        Subscription.create(**dict(model_to_dict(webinar, recurse=False,
+                                                 exclude=[Subscription.id]),
+                                   account=account.id))
+        card = PaymentMethod.get(PaymentMethod.account == 1)
+        PaymentMethod.create(**dict(model_to_dict(card, recurse=False,
+                                                  exclude=[PaymentMethod.id]),
+                                    account=account.id))
+        accounts.append(account.id)
+    seen = []
+    report = run_billing(START, jobs=3, progress=lambda done, total: seen.append((done, total)))
+    due = [s.id for s in Subscription.select().where(Subscription.account.in_(accounts)
+                                                     & (Subscription.status == "active"))]
+    assert sorted(report.renewed) == sorted(due) and len(due) == 8
+    assert seen[0] == (0, 8) and seen[-1] == (8, 8)
+    numbers = sorted(i.sequence for i in Invoice.select())
+    assert numbers == list(range(1, 9))
+    assert Order.select().count() == 8
+    assert run_billing(START, jobs=3).renewed == []
+    for account_id in accounts:
+        assert Account.get_by_id(account_id).balance_cents == ledger_sum(account_id)

@@ -58,6 +58,7 @@ DEFAULTS = {
     "DUNNING_RETRY_DAYS": (1, 3, 5),
     # The worker runs `billing run` this often (minutes).
     "BILLING_RUN_MINUTES": 10,
+    "BILLING_JOBS": 1,  # processes that renew the due subscriptions of one billing run
     # A second submit of an order being charged waits this long for the first one's outcome.
     "ORDER_WAIT_SECONDS": 10,
     "PASSWORD_HASH_METHOD": "scrypt",
@@ -119,6 +120,7 @@ ENVIRONMENT = {
     "PROXY_FIX": int,
     "DUNNING_RETRY_DAYS": lambda v: tuple(int(d) for d in v.replace(" ", "").split(",") if d),
     "BILLING_RUN_MINUTES": int,
+    "BILLING_JOBS": int,
     "HUEY_REDIS_URL": str,
     "HUEY_SQLITE_PATH": str,
     "PSEUDO_LOCALE": lambda v: v.lower() in ("1", "true", "yes", "on"),

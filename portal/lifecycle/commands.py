@@ -15,11 +15,13 @@ billing_cli = AppGroup("billing", help="Renewals, failed payments, trial ends.")
 @click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
               help="Act as if it were this date (default: today in each account's timezone, "
                    "or FIXED_TODAY).")
-def billing_run(today):
+@click.option("--jobs", type=click.IntRange(1, 64), default=None,
+              help="Processes that renew the due subscriptions (default: BILLING_JOBS, 1).")
+def billing_run(today, jobs):
     """Renew what is due, retry declined renewals, end trials and expire subscriptions."""
     day = today.date() if isinstance(today, dt.datetime) else None
     with db.connection_context(), Progress("Subscriptions due") as progress:
-        report = run_billing(day, progress=progress)
+        report = run_billing(day, progress=progress, jobs=jobs)
     for line in report.lines():
         click.echo(line)
 

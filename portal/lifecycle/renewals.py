@@ -36,6 +36,7 @@ from portal.customers.details import recheck_unchecked
 from portal.invoices.numbering import issue_invoice
 from portal.lifecycle.contacts import billing_contact, default_method
 from portal.lifecycle.notices import write_notices
+from portal.lifecycle.parallel import renew_in_processes
 from portal.mail.messages import renewal_failed, renewal_receipt, subscription_suspended
 from portal.payments.gateway import GatewayError, PaymentDeclined, get_gateway
 from portal.subscriptions.quotes import plan_price
@@ -467,11 +468,13 @@ def due_subscriptions(today=None):
         .order_by(Subscription.id).tuples())]
 
 
-def run_billing(today=None, gateway=None, progress=None):
+def run_billing(today=None, gateway=None, progress=None, jobs=None):
     """Everything that is due: unfinished charges, trial ends, expiries, renewals (repeated
     until each period reaches today, for a portal that was down) and dunning retries.
     Idempotent: running it again at once does nothing more. ``progress(done, total)``, if
-    given, hears how many of the due subscriptions are done (``portal.cli.progress``)."""
+    given, hears how many of the due subscriptions are done (``portal.cli.progress``).
+    ``jobs`` (default ``BILLING_JOBS``, 1) processes renew the due subscriptions
+    (``portal.lifecycle.parallel``)."""
     gateway = gateway or get_gateway()
     report = RunReport()
     # VAT numbers accepted while VIES was unavailable: checked again before anything is
@@ -489,15 +492,28 @@ def run_billing(today=None, gateway=None, progress=None):
     due = due_subscriptions(today)
     if progress:
         progress(0, len(due))
-    for done, subscription_id in enumerate(due, start=1):
-        for _period in range(1000):  # catch up, one period at a time; bounded
-            state, again = _renew(subscription_id, gateway, today)
-            if state is not None:
-                outcomes.get(state, []).append(subscription_id)
-            if not again:
-                break
-        if progress:
-            progress(done, len(due))
+    jobs = max(1, int(jobs or current_app.config.get("BILLING_JOBS") or 1))
+
+    def renew_each(ids, finished):
+        """{state: [subscription ids]} of renewing ``ids``; ``finished()`` after each."""
+        states = {}
+        for subscription_id in ids:
+            for _period in range(1000):  # catch up, one period at a time; bounded
+                state, again = _renew(subscription_id, gateway, today)
+                if state is not None:
+                    states.setdefault(state, []).append(subscription_id)
+                if not again:
+                    break
+            finished()
+        return states
+
+    if jobs > 1 and len(due) > 1:
+        states = renew_in_processes(due, jobs, renew_each, progress)
+    else:
+        counter = iter(range(1, len(due) + 1))
+        states = renew_each(due, lambda: progress and progress(next(counter), len(due)))
+    for state, ids in states.items():
+        outcomes.get(state, []).extend(ids)
     for row in Renewal.select().where(Renewal.state == "failed").order_by(Renewal.id):
         state = retry(row.id, gateway, today)
         if state:
