@@ -353,6 +353,8 @@ FILL = {
     # Version 7 added columns only (billing details, invoice snapshots), with defaults.
     7: fill_version_6,
     8: fill_version_8,
+    # Version 9 added a nullable column (the invoice a receipt attaches).
+    9: fill_version_8,
 }
 
 #: Columns a migration drops on purpose: (table, column) -> the version that drops it.

@@ -478,10 +478,11 @@ class OutboxMessage(BaseModel):
     delivered by the worker (``portal/mail/delivery.py``).
 
     ``key`` names the event (``order-receipt:42``): one event never writes two messages.
-    ``message_id`` is chosen when the row is written, so every delivery attempt of the row
-    sends the same message. States: ``pending`` (waiting for ``next_attempt_at``),
-    ``sending`` (claimed by ``claim`` until ``claimed_until``), ``sent``, ``failed``
-    (refused by the server, or out of attempts).
+    ``message_id`` is chosen when the row is written, and the message is rendered once, at
+    its first delivery (``portal/mail/outbox.py``), so every attempt sends the same message.
+    States: ``pending`` (waiting for ``next_attempt_at``), ``sending`` (claimed by ``claim``
+    until ``claimed_until``), ``sent``, ``failed`` (refused by the server, or out of
+    attempts).
     """
 
     key = CharField(max_length=150, unique=True)
@@ -505,6 +506,9 @@ class OutboxMessage(BaseModel):
     created_at = DateTimeField(default=utcnow)
     # A receipt's invoice, attached as a PDF in the message's language when it is sent.
     invoice = ForeignKeyField(Invoice, null=True, backref="+", on_delete="SET NULL")
+    # The templates' values (JSON: records by id, dates, text), written with the event; the
+    # subject and bodies stay empty until the first delivery renders and stores them.
+    context = TextField(null=True)
 
     class Meta:
         table_name = "outbox_message"

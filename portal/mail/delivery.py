@@ -10,10 +10,12 @@ would add a dependency and its own idea of when to send, which the outbox alread
    has come, or ``sending`` whose claim ran out) become ``sending`` under a fresh claim
    token until ``now + CLAIM_TIMEOUT``, with one more attempt counted. Two workers never
    claim the same row: the update checks the state it changes.
-2. **send**, outside any transaction: the message as written, with its stored Message-ID
+2. **render** a row whose message is not rendered yet (its first delivery) from the values
+   written with the event, and store it under the claim;
+3. **send**, outside any transaction: the message as stored, with its stored Message-ID
    and Date, so every attempt sends the same message (a receipt's invoice is attached as a
    PDF rendered from the immutable invoice).
-3. **mark** (a write transaction per row, only under the claim): ``sent``; or, when the
+4. **mark** (a write transaction per row, only under the claim): ``sent``; or, when the
    server refused the recipient or the message for good (5xx), ``failed``; or, for a
    temporary failure (4xx, server down, timeout), ``pending`` again after a backoff
    (``BACKOFF``), ``failed`` after the last one.
@@ -43,6 +45,7 @@ from portal.core.db import write_transaction
 from portal.core.i18n import speaking
 from portal.core.models import Invoice, OutboxMessage, utcnow
 from portal.invoices.pdf import pdf_bytes, pdf_name
+from portal.mail.outbox import render_row, unrendered
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +192,25 @@ def mark_failed_attempt(row, now, error, permanent=False):
             row.recipient, "failed" if last else "postponed", error)
 
 
+def rendered(row, now):
+    """Render a claimed row's message at its first delivery and store it (under the claim),
+    so that every attempt sends the same message; False, with the row ``failed``, when it
+    cannot be rendered (a record it names is gone, a template is broken)."""
+    if not unrendered(row):
+        return True
+    try:
+        subject, text, html = render_row(row)
+    except Exception as error:  # noqa: BLE001 (any failure: the row must not be retried forever)
+        log.exception("email %s (%s) could not be rendered", row.id, row.kind)
+        mark_failed_attempt(row, now, f"not rendered: {error}", permanent=True)
+        return False
+    with write_transaction():
+        (OutboxMessage.update(subject=subject, text_body=text, html_body=html)
+         .where((OutboxMessage.id == row.id) & (OutboxMessage.claim == row.claim)).execute())
+    row.subject, row.text_body, row.html_body = subject, text, html
+    return True
+
+
 def deliver_pending(now=None):
     """Deliver every due message once (see the module doc); returns {outcome: count}."""
     now = now or utcnow()
@@ -198,7 +220,9 @@ def deliver_pending(now=None):
         if pending:
             log.warning("%s emails wait: set MAIL_SERVER to send them", pending)
         return outcomes
-    rows = claim_due(now)
+    claimed = claim_due(now)
+    rows = [row for row in claimed if rendered(row, now)]
+    outcomes["failed"] += len(claimed) - len(rows)
     if not rows:
         return outcomes
     if keeps_mail():

@@ -99,7 +99,7 @@ def invitation(invitation, inviter, account, day):
     token = invitation_token(invitation)
     write_to_address(
         f"invitation:{invitation.id}:{day}", "invitation", invitation.email,
-        recipient_locale(inviter), account.id, invitation=invitation,
+        recipient_locale(inviter), account.id, invitee_name=invitation.name,
         inviter_name=inviter.name, account_name=account.name,
         accept_url=portal_link("recovery.accept_invitation", token=token))
 

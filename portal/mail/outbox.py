@@ -1,23 +1,27 @@
 """Writing an email to the outbox, rendered in its recipient's language.
 
 A message is a row of ``OutboxMessage`` written by the caller's transaction: if the event
-rolls back (a declined card, a stale order), so does its email. The subject, the plain-text
-part (``templates/mail/<kind>.txt``) and the HTML part (``templates/mail/<kind>.html``) are
-rendered when the row is written, in the recipient's language (see ``recipient_locale``),
-with money and dates formatted by the same filters as the pages. A receipt names its
+rolls back (a declined card, a stale order), so does its email. The row holds the values
+of the message's templates; its first delivery renders the subject, the plain-text part
+(``templates/mail/<kind>.txt``) and the HTML part (``templates/mail/<kind>.html``) in the
+language chosen when the row was written (see ``recipient_locale``), with money and dates
+formatted by the same filters as the pages, and stores them for every later attempt. A receipt names its
 invoice (``OutboxMessage.invoice``), attached as a PDF when the message is sent.
 """
 import datetime as dt
+import json
+from decimal import Decimal
 from email.utils import make_msgid
 from urllib.parse import urlsplit
 
 from flask import current_app, render_template
 from flask_babel import lazy_gettext as _l
+from peewee import Model
 
 from portal.core.db import PreparedInsert
 from portal.core.i18n import date as format_date
 from portal.core.i18n import speaking
-from portal.core.models import OutboxMessage, User, utcnow
+from portal.core.models import ALL_MODELS, OutboxMessage, User, utcnow
 
 #: The subject of each kind of message (formatted with the template's values).
 SUBJECTS = {
@@ -86,7 +90,7 @@ def write_message(key, kind, user, attach=None, locale=None, **values):
 
 def written(key):
     """True when the event ``key`` already wrote its message (checked before the work of
-    rendering one that would be ignored)."""
+    preparing one that would be ignored)."""
     return OutboxMessage.select().where(OutboxMessage.key == key).exists()
 
 
@@ -97,15 +101,70 @@ def subject_values(values):
 
 
 def write_to_address(key, kind, address, locale, account_id, attach=None, **values):
-    """``write_message`` for an address that has no user yet (an invitation)."""
-    with speaking(locale):
-        subject = str(SUBJECTS[kind]) % subject_values(values)
-        text = render_template(f"mail/{kind}.txt", subject=subject, **values)
-        html = render_template(f"mail/{kind}.html", subject=subject, **values)
+    """``write_message`` for an address that has no user yet (an invitation).
+
+    The row holds the values (``freeze``), not the rendered message: rendering costs more
+    than the rest of a renewal's writes, and the transaction that writes the event (holding
+    the write lock, and on PostgreSQL the invoice numbering lock) should not wait for it.
+    The first delivery renders the message and stores it (``render_row``)."""
     now = utcnow()
     _new_message.create(
         key=key, account=account_id, kind=kind, recipient=address, locale=locale,
-        subject=subject[:255], text_body=text, html_body=html,
+        subject="", text_body="", html_body="", context=json.dumps(freeze(values)),
         message_id=make_msgid(idstring=kind.replace("_", "-"), domain=message_domain()),
         state="pending", attempts=0, next_attempt_at=now, created_at=now,
         invoice=attach.id if attach is not None else None)
+
+
+def unrendered(row):
+    """True for a row whose message has not been rendered yet."""
+    return row.context is not None and not row.text_body
+
+
+def render_row(row):
+    """(subject, text, HTML) of the row's message, rendered in its language from the values
+    written with the event (read again from the database)."""
+    values = thaw(json.loads(row.context))
+    with speaking(row.locale):
+        subject = str(SUBJECTS[row.kind]) % subject_values(values)
+        text = render_template(f"mail/{row.kind}.txt", subject=subject, **values)
+        html = render_template(f"mail/{row.kind}.html", subject=subject, **values)
+    return subject[:255], text, html
+
+
+#: Records a message's values may name, by class name.
+MODELS = {model.__name__: model for model in ALL_MODELS}
+
+
+def freeze(value):
+    """``value`` as JSON: a record becomes its class and id, a date its ISO form."""
+    if isinstance(value, Model):
+        return {"$model": type(value).__name__, "id": value.id}
+    if isinstance(value, dt.datetime):
+        return {"$datetime": value.isoformat()}
+    if isinstance(value, dt.date):
+        return {"$date": value.isoformat()}
+    if isinstance(value, Decimal):
+        return {"$decimal": str(value)}
+    if isinstance(value, (list, tuple)):
+        return [freeze(item) for item in value]
+    if isinstance(value, dict):
+        return {name: freeze(item) for name, item in value.items()}
+    return value
+
+
+def thaw(value):
+    """``freeze``'s inverse: records are read again (``DoesNotExist`` if one is gone)."""
+    if isinstance(value, list):
+        return [thaw(item) for item in value]
+    if isinstance(value, dict):
+        if "$model" in value:
+            return MODELS[value["$model"]].get_by_id(value["id"])
+        if "$datetime" in value:
+            return dt.datetime.fromisoformat(value["$datetime"])
+        if "$date" in value:
+            return dt.date.fromisoformat(value["$date"])
+        if "$decimal" in value:
+            return Decimal(value["$decimal"])
+        return {name: thaw(item) for name, item in value.items()}
+    return value

@@ -8,6 +8,7 @@ from portal.core.http import no_store, render
 from portal.core.i18n import speaking
 from portal.core.models import Invoice, OutboxMessage
 from portal.invoices.pdf import pdf_bytes, pdf_name
+from portal.mail.outbox import render_row, unrendered
 
 bp = Blueprint("mail", __name__, url_prefix="/dev/mail")
 
@@ -22,11 +23,20 @@ def development_only():
         abort(404)
 
 
+def shown(row):
+    """The row with its message: a message not delivered yet is rendered for the page (and
+    not stored: its delivery does that)."""
+    if unrendered(row):
+        row.subject, row.text_body, row.html_body = render_row(row)
+    return row
+
+
 @bp.get("/")
 @login_required
 def index():
     """The newest messages of the outbox, whatever their state."""
-    messages = list(OutboxMessage.select().order_by(OutboxMessage.id.desc()).limit(SHOWN))
+    messages = [shown(row) for row in
+                OutboxMessage.select().order_by(OutboxMessage.id.desc()).limit(SHOWN)]
     return no_store(render("mail/sent.html", messages=messages))
 
 
@@ -37,7 +47,7 @@ def show(message_id):
     message = OutboxMessage.get_or_none(OutboxMessage.id == message_id)
     if message is None:
         abort(404)
-    return no_store(render("mail/sent_message.html", message=message))
+    return no_store(render("mail/sent_message.html", message=shown(message)))
 
 
 @bp.get("/<int:message_id>/html")
@@ -47,7 +57,7 @@ def html_part(message_id):
     message = OutboxMessage.get_or_none(OutboxMessage.id == message_id)
     if message is None:
         abort(404)
-    response = current_app.response_class(message.html_body, mimetype="text/html")
+    response = current_app.response_class(shown(message).html_body, mimetype="text/html")
     response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
     return no_store(response)
 
