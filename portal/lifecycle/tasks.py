@@ -34,7 +34,9 @@ def create_huey(app):
     def billing_run():
         """Renewals, dunning retries, trial ends and expiries that are due."""
         with app.app_context(), db.connection_context():
-            report = run_billing()
+            # One process: the consumer has threads of its own, and forking a threaded
+            # process is unsafe; BILLING_JOBS is for ``flask billing run`` (cron, by hand).
+            report = run_billing(jobs=1)
         log.info("billing run: %s", ", ".join(report.lines()))
         return report.lines()
 
