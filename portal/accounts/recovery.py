@@ -5,14 +5,14 @@ Asking for a reset answers the same page whether or not the address has a user, 
 limited per client address and per email address. A used, expired or forged link gets a
 page that says which, with the way to ask for a new one.
 """
-from flask import Blueprint, current_app, flash, request, session, url_for
+from flask import Blueprint, current_app, flash, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, logout_user
 
 from portal.accounts.forms import ForgotPasswordForm, NewPasswordForm
 from portal.accounts.links import check_invitation_token, check_reset_token
 from portal.accounts.members import InvitationUnusable, accept_invitation
 from portal.accounts.users import normalize_email
+from portal.accounts.views import fresh_session
 from portal.core.db import write_transaction
 from portal.core.forms import first_errors
 from portal.core.http import no_store, render, see_other
@@ -38,17 +38,6 @@ def page_language():
     the portal's (not the pseudo-locale)."""
     name = chosen_language()
     return name if name in current_app.config["LANGUAGES"] else None
-
-
-def end_session_keeping_language():
-    """Log out whoever is logged in here, keeping the chosen language (a link opened in a
-    browser where someone else is logged in must not act for them)."""
-    if current_user.is_authenticated:
-        logout_user()
-    locale = session.get("locale")
-    session.clear()
-    if locale:
-        session["locale"] = locale
 
 
 @bp.route("/password/forgot", methods=["GET", "POST"])
@@ -88,7 +77,7 @@ def reset(token):
                 if problem:
                     return link_problem(problem, "reset")
                 user.replace_password(form.password.data)
-            end_session_keeping_language()
+            fresh_session()  # a link opened where someone is logged in acts for nobody
             flash(_("Your password has been changed: log in with the new one. Every other "
                     "session of your account has been logged out."), "success")
             return see_other(url_for("auth.login", email=user.email))
@@ -118,7 +107,7 @@ def accept_invitation_page(token):
                     user = accept_invitation(invitation, form.password.data, page_language())
             except InvitationUnusable as refusal:
                 return link_problem(refusal.reason, "invitation")
-            end_session_keeping_language()
+            fresh_session()  # a link opened where someone is logged in acts for nobody
             flash(_("Welcome to %(account)s: log in with your new password.",
                     account=account.name), "success")
             return see_other(url_for("auth.login", email=user.email))

@@ -83,6 +83,16 @@ def authenticate(email, password, client="unknown"):
     return user
 
 
+def fresh_session():
+    """Log out whoever is logged in, and empty the session but for the chosen language."""
+    if current_user.is_authenticated:
+        logout_user()
+    locale = session.get("locale")
+    session.clear()
+    if locale:
+        session["locale"] = locale
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @csrf.exempt  # checked below, after the rate limit, so that every attempt counts
 @limiter.limit(LOGIN_LIMIT, methods=["POST"])
@@ -101,10 +111,7 @@ def login():
             error = _("Email or password is not correct, or the account is temporarily "
                       "locked after too many attempts.")
         else:
-            locale = session.get("locale")
-            session.clear()  # a new session at login: nothing from before survives
-            if locale:
-                session["locale"] = locale
+            fresh_session()  # a new session at login: nothing from before survives
             login_user(user)
             return see_other(next_url or url_for("dashboard.index"))
     email = form.email.data if form.is_submitted() else request.args.get("email", "")[:254]
@@ -117,11 +124,7 @@ def login():
 def logout():
     """End the session here and everywhere this cookie was copied to."""
     current_user.rotate_session()
-    locale = session.get("locale")
-    logout_user()
-    session.clear()
-    if locale:
-        session["locale"] = locale
+    fresh_session()
     flash(_("You have logged out."), "info")
     return see_other(url_for("auth.login"))
 
