@@ -33,7 +33,10 @@ def main():
                         help="sandbox ms per charge")
     parser.add_argument("--buyers", type=int, default=bench.LATENCY_BUYERS)
     parser.add_argument("--duration", type=int, default=20)
+    parser.add_argument("--gunicorn", help="other gunicorn settings, e.g. '--workers 4 "
+                        "--threads 8' (default: bench/run.py GUNICORN)")
     args = parser.parse_args()
+    settings = args.gunicorn.split() if args.gunicorn else bench.GUNICORN[args.engine]
     bench.LATENCY_MS, bench.LATENCY_BUYERS = args.latency, args.buyers
     args.latency_duration = args.duration
     with contextlib.ExitStack() as stack:
@@ -46,7 +49,7 @@ def main():
             ids = bench.bench_seed.seed(bench.DB_PATH)
         if len(ids["order_emails"]) < args.buyers:
             bench.fail(f"the seed has {len(ids['order_emails'])} buying accounts")
-        result = bench.latency_phase(url, ids, args, bench.GUNICORN[args.engine], args.engine)
+        result = bench.latency_phase(url, ids, args, settings, args.engine)
         order_ids = result.pop("order_ids")
         problems = bench.check_invariants(url, len(order_ids))
         total, paid = bench.charged(url, order_ids)

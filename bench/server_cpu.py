@@ -78,18 +78,20 @@ def main():
             path, cook, headers = targets[name]
             bench.run_wrk(wrk, port, path, cook, headers, duration=1,
                           connections=args.connections)
-            before = sum(cpu_seconds(p) for p in workers)
+            each = [cpu_seconds(p) for p in workers]
+            before = sum(each)
             children = resource.getrusage(resource.RUSAGE_CHILDREN)
             result = bench.run_wrk(wrk, port, path, cook, headers, duration=args.duration,
                                    connections=args.connections)
-            after = sum(cpu_seconds(p) for p in workers)
+            each = [round(cpu_seconds(p) - b, 2) for p, b in zip(workers, each)]
+            after = before + sum(each)
             children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
             wrk_cpu = (children_after.ru_utime + children_after.ru_stime
                        - children.ru_utime - children.ru_stime)
             n = result["requests"]
             print(f"{name:10} {result['rps']:8.0f} req/s  p99 {result['p99_ms']:6.1f} ms  "
                   f"server {(after - before) / n * 1000:5.2f} ms CPU/req  "
-                  f"wrk {wrk_cpu / n * 1000:5.2f} ms CPU/req", flush=True)
+                  f"wrk {wrk_cpu / n * 1000:5.2f} ms CPU/req  per worker s {each}", flush=True)
     finally:
         bench.stop_gunicorn(server)
 

@@ -516,7 +516,7 @@ def _undo(reservation_id, state, error=None, client=None):
     """Release a reservation still held (``failed``, ``unconfirmed``, ``released``) and
     record the payment attempt; False when another process had finished it already."""
     with write_transaction():
-        reservation = _lock_reservation(reservation_id)
+        _account, reservation = _lock_reservation(reservation_id)
         if reservation.state not in HOLDING:
             return False
         _release(reservation)
@@ -539,11 +539,11 @@ def _undo(reservation_id, state, error=None, client=None):
 
 
 def _lock_reservation(reservation_id):
-    """The reservation, with its account's row locked first (the order's lock order)."""
+    """(account, reservation), the account's row locked first (the order's lock order)."""
     account_id = (OrderReservation.select(OrderReservation.account)
                   .where(OrderReservation.id == reservation_id).scalar())
-    _locked_account.first(int(account_id))
-    return _locked_reservation.first(int(reservation_id))
+    account = _locked_account.first(int(account_id))
+    return account, _locked_reservation.first(int(reservation_id))
 
 
 def _complete_or_pending(reservation_id, charge):
@@ -569,14 +569,14 @@ def complete_reservation(reservation_id, charge):
     marked ``refund_due`` (returns None).
     """
     with write_transaction():
-        reservation = _lock_reservation(reservation_id)
+        account, reservation = _lock_reservation(reservation_id)
         if reservation.state == "completed":
             return Order.get_by_id(reservation.order_id)
         if reservation.state not in HOLDING:
             if charge is None or not _hold_again(reservation):
                 _refund_due(reservation, charge)
                 return None
-        order = _write_order(reservation, charge)
+        order = _write_order(reservation, charge, account)
         if order is None:
             _refund_due(reservation, charge)
             return None
@@ -600,11 +600,13 @@ def _refund_due(reservation, charge):
               reservation.id, charge.id if charge else None)
 
 
-def _write_order(reservation, charge):
+def _write_order(reservation, charge, account):
     """Subscriptions, order, lines, invoice, ledger, balance, audit, card and cart; None
-    (and nothing written) when a subscription is no longer at the version held."""
+    (and nothing written) when a subscription is no longer at the version held.
+
+    ``account`` is the reservation's, as locked (its balance is not read: the ledger
+    updates below are relative)."""
     priced = reservation.quote
-    account = Account.get_by_id(reservation.account_id)
     user = reservation.user_id
     method, new_card = reservation.payment_method_id, False
     if reservation.new_card:
@@ -641,7 +643,7 @@ def _write_order(reservation, charge):
     audit(account, user, "order.placed", order_id=order.id, invoice=invoice.number,
           total_cents=priced["total"], due_cents=priced["due"],
           applied_cents=priced["applied"], credit_added_cents=priced["credit_added"])
-    order_receipt(order, invoice, recipient)
+    order_receipt(order, invoice, recipient, account=account)
     return order
 
 

@@ -19,7 +19,6 @@ from portal.core.models import (Account, CartItem, Invoice, Order, OrderLine, Pa
 from portal.subscriptions.quotes import cart_entries, quote_for
 from portal.core.http import error_page, no_store, render, see_other
 from portal.core.throttle import client_address
-from portal.core.i18n import country_choices
 from portal.customers.details import stored_details, submit_details
 
 bp = Blueprint("checkout", __name__)
@@ -53,8 +52,7 @@ def review_context(account, **extra):
         idempotency_key=new_token(), methods=methods, sandbox=gateway == "sandbox",
         versions=",".join(f"{e.subscription.id}:{e.subscription.version}" for e in entries),
         notice=None, changed=(), payment_error=None, card_errors={}, card_form={},
-        details_values=stored_details(account), details_errors={},
-        countries=country_choices())
+        details_values=stored_details(account), details_errors={})
     context.update(extra)
     return context
 

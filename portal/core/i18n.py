@@ -15,6 +15,8 @@ from babel.support import Translations
 from flask import current_app, g, has_app_context, has_request_context, request, session
 from flask_babel import Babel, force_locale, format_date, get_locale, get_translations
 from flask_login import current_user
+from jinja2 import pass_context
+from markupsafe import Markup
 
 babel = Babel()
 
@@ -156,15 +158,15 @@ def locale_name():
 
 
 def translations():
-    """flask-babel's translations for the request's locale, remembered on ``g`` like
-    ``locale_name`` (``g.pop("translations", None)`` after ``flask_babel.refresh()``)."""
-    if pseudo_locale_active():
-        return pseudo_translations(english_catalog_path())
+    """The request's catalog (the pseudo-locale's when it is active), remembered on ``g``
+    like ``locale_name`` (``g.pop("translations", None)`` after ``flask_babel.refresh()``):
+    a page asks for it once per message."""
     if not has_app_context():
         return get_translations()
     found = g.get("translations")
     if found is None:
-        found = g.translations = get_translations()
+        found = g.translations = (pseudo_translations(english_catalog_path())
+                                  if pseudo_locale_active() else get_translations())
     return found
 
 
@@ -268,6 +270,21 @@ def country_choices():
     return sorted(_territories(locale_name()).items(), key=lambda item: item[1])
 
 
+@_memo
+def _country_options(locale, selected):
+    """The ``<option>`` elements of every country in ``locale``, ``selected`` marked (cached:
+    a pure function of its arguments, about 250 options each)."""
+    return Markup("").join(
+        Markup('<option value="{}"{}>{}</option>').format(
+            code, Markup(" selected") if code == selected else "", name)
+        for code, name in sorted(_territories(locale).items(), key=lambda item: item[1]))
+
+
+def country_options(selected):
+    """The country select's options in the current locale, ``selected`` (a code) marked."""
+    return _country_options(locale_name(), str(selected or ""))
+
+
 def country_codes():
     """The country codes the billing details accept."""
     return frozenset(_territories("en"))
@@ -278,17 +295,59 @@ LANGUAGE_NAMES = {"it": "Italiano", "en": "English", "de": "Deutsch",
                   PSEUDO_LOCALE: "Pseudo (qps)"}
 
 
+def _formatted(context, text, variables):
+    """Jinja's newstyle rule: Markup when autoescaping, and always a format string."""
+    if context.eval_ctx.autoescape:
+        text = Markup(text)
+    return text % variables
+
+
+@pass_context
+def _template_gettext(context, string, /, **variables):
+    """``_("...")`` and ``gettext`` in templates."""
+    return _formatted(context, translations().ugettext(string), variables)
+
+
+@pass_context
+def _template_ngettext(context, singular, plural, num, /, **variables):
+    """``ngettext`` in templates (``num`` is a variable too)."""
+    variables.setdefault("num", num)
+    return _formatted(context, translations().ungettext(singular, plural, num), variables)
+
+
+@pass_context
+def _template_pgettext(context, message_context, string, /, **variables):
+    """``pgettext`` in templates."""
+    variables.setdefault("context", message_context)
+    return _formatted(context, translations().upgettext(message_context, string), variables)
+
+
+@pass_context
+def _template_npgettext(context, message_context, singular, plural, num, /,
+                        **variables):
+    """``npgettext`` in templates."""
+    variables.setdefault("context", message_context)
+    variables.setdefault("num", num)
+    return _formatted(context,
+                      translations().unpgettext(message_context, singular, plural, num),
+                      variables)
+
+
 def init_app(app):
     """Register Flask-Babel with the top-level translations folder and the filters."""
     babel.init_app(app, locale_selector=select_locale)
-    # flask-babel's template callables, with the request's translations looked up once
+    # Jinja's "newstyle" gettext (autoescaped, always %-formatted), with the request's
+    # translations looked up once; ``_`` is gettext itself rather than Jinja's alias that
+    # resolves it again on every call (a page translates a few dozen messages).
     app.jinja_env.install_gettext_callables(
-        gettext=lambda s: translations().ugettext(s),
-        ngettext=lambda s, p, n: translations().ungettext(s, p, n),
-        pgettext=lambda c, s: translations().upgettext(c, s),
-        npgettext=lambda c, s, p, n: translations().unpgettext(c, s, p, n),
-        newstyle=True)
+        gettext=_template_gettext, ngettext=_template_ngettext, pgettext=_template_pgettext,
+        npgettext=_template_npgettext, newstyle=True)
+    app.jinja_env.globals.update(
+        _=_template_gettext, gettext=_template_gettext, ngettext=_template_ngettext,
+        pgettext=_template_pgettext, npgettext=_template_npgettext)
     app.jinja_env.filters.update(money=money, number=number, percent=percent, date=date)
+    # a global, so that imported macros (which see no request context) reach it
+    app.jinja_env.globals["country_options"] = country_options
     app.jinja_env.add_extension("jinja2.ext.loopcontrols")
 
     @app.context_processor

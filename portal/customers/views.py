@@ -6,7 +6,6 @@ from flask_login import current_user
 
 from portal.core.access import billing_contact_required, current_account
 from portal.core.http import no_store, render, see_other
-from portal.core.i18n import country_choices
 from portal.customers.details import details_problems, stored_details, submit_details
 
 bp = Blueprint("customers", __name__)
@@ -18,7 +17,7 @@ def page(status=200, values=None, errors=None):
     return no_store(render(
         "customers/billing_details.html", block="billing_details", status=status,
         account=account, values=values or stored_details(account), errors=errors or {},
-        countries=country_choices(), incomplete=details_problems(account)))
+        incomplete=details_problems(account)))
 
 
 @bp.get("/billing-details")

@@ -20,10 +20,11 @@ def _lines(order):
     return _order_lines.rows(order.id)
 
 
-def order_receipt(order, invoice, user):
+def order_receipt(order, invoice, user, account=None):
     """The receipt of an order to the billing contact who placed it: what changed, the new
-    periods, the total charged, the invoice number and a link to the invoice."""
-    account = Account.get_by_id(order.account_id)
+    periods, the total charged, the invoice number and a link to the invoice (``account``:
+    the order's, when the caller has it at hand)."""
+    account = account or Account.get_by_id(order.account_id)
     write_message(
         f"order-receipt:{order.id}", "order_receipt", user, invoice, order=order, account=account,
         invoice=invoice, invoice_number=invoice.number, lines=_lines(order),
