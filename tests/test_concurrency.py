@@ -5,6 +5,7 @@ an exception in the middle of the order transaction, a gateway that times out af
 and a busy database: in every case the data stays whole and the user gets a clear answer.
 """
 import datetime as dt
+import os
 import sqlite3
 import threading
 
@@ -721,3 +722,51 @@ def test_concurrent_orders_across_a_year_boundary_number_invoices_without_gaps(a
         [(2026, s) for s in range(1, 5)] + [(2027, s) for s in range(1, 5)])
     assert numbers[0][2] == "2026/000001" and numbers[-1][2] == "2027/000004"
     assert_books_balance()
+
+
+# ------------------------------------------------------------ what a transaction locks
+
+
+def _lockable(database_url, table, row_id):
+    """Whether another connection can lock row ``row_id`` of ``table`` right now (NOWAIT)."""
+    import psycopg2
+    import psycopg2.errors
+    conn = psycopg2.connect(database_url)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(f'SELECT id FROM "{table}" WHERE id = %s FOR UPDATE NOWAIT',
+                           (row_id,))
+            return cursor.fetchone() is not None
+    except psycopg2.errors.LockNotAvailable:
+        return False
+    finally:
+        conn.rollback()
+        conn.close()
+
+
+@pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL"),
+                    reason="row locks: PostgreSQL (SQLite locks the whole file)")
+def test_orders_and_renewals_lock_the_accounts_rows_not_the_shared_plan_and_product(
+        app, database_url):
+    """Every account's order (and renewal) would otherwise wait for every other's
+    transaction: plans and products are shared by all accounts."""
+    from portal.lifecycle.renewals import _locked_subscription as locked_subscription
+    from portal.subscriptions.quotes import cart_entries
+    add_to_cart(1, "webinar-pro", 8, "annual")
+    with app.app_context(), db.connection_context():
+        user = User.get(User.email == GIULIA)
+        subscription = Subscription.get_by_id(1)
+        with db.atomic():
+            [entry] = cart_entries(user, user.account, for_update=True)
+            assert entry.subscription.id == 1
+            assert not _lockable(database_url, "subscription", 1)
+            assert not _lockable(database_url, "cart_item", entry.item.id)
+            assert _lockable(database_url, "plan", subscription.plan_id)
+            assert _lockable(database_url, "product", subscription.product_id)
+        with db.atomic():
+            assert locked_subscription(1).id == 1
+            assert not _lockable(database_url, "subscription", 1)
+            assert not _lockable(database_url, "account", subscription.account_id)
+            assert _lockable(database_url, "plan", subscription.plan_id)
+            assert _lockable(database_url, "product", subscription.product_id)
+        assert _lockable(database_url, "subscription", 1)

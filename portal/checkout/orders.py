@@ -580,9 +580,6 @@ def complete_reservation(reservation_id, charge):
         if order is None:
             _refund_due(reservation, charge)
             return None
-        (OrderReservation.update(state="completed", order=order.id, updated_at=utcnow(),
-                                 charge_reference=charge.id if charge else None)
-         .where(OrderReservation.id == reservation.id).execute())
     log.info("order %s placed for account %s (due %s cents)", order.id, order.account_id,
              order.due_cents)
     return order
@@ -601,8 +598,9 @@ def _refund_due(reservation, charge):
 
 
 def _write_order(reservation, charge, account):
-    """Subscriptions, order, lines, invoice, ledger, balance, audit, card and cart; None
-    (and nothing written) when a subscription is no longer at the version held.
+    """Subscriptions, order, lines, invoice, ledger, balance, audit, card and cart, and the
+    reservation marked completed; None (and nothing written) when a subscription is no
+    longer at the version held.
 
     ``account`` is the reservation's, as locked (its balance is not read: the ledger
     updates below are relative)."""
@@ -638,6 +636,9 @@ def _write_order(reservation, charge, account):
                               amount_cents=priced["due"], status="succeeded")
     CartItem.delete().where(CartItem.id.in_(priced["cart_items"])).execute()
     recipient = User.get_by_id(user)
+    (OrderReservation.update(state="completed", order=order.id, updated_at=utcnow(),
+                             charge_reference=charge.id if charge else None)
+     .where(OrderReservation.id == reservation.id).execute())
     # Last: the invoice number serialises every issuer until the commit (issue_invoice).
     invoice = issue_invoice(order, account, dt.date.fromisoformat(priced["today"]))
     audit(account, user, "order.placed", order_id=order.id, invoice=invoice.number,

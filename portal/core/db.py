@@ -86,9 +86,16 @@ def write_transaction():
     return db.atomic()
 
 
-def for_update(query):
-    """Lock the selected rows where the engine can (PostgreSQL); SQLite locks the whole file."""
-    return query.for_update() if is_postgres() else query
+def for_update(query, *of):
+    """Lock the selected rows where the engine can (PostgreSQL); SQLite locks the whole file.
+
+    ``of``: the models whose rows to lock (``FOR UPDATE OF``), when the query joins rows
+    that other accounts share (a plan, a product), which must stay unlocked: locking them
+    would make every account's order or renewal wait for every other's transaction.
+    """
+    if not is_postgres():
+        return query
+    return query.for_update(of=of) if of else query.for_update()
 
 
 def backup_sqlite(path):

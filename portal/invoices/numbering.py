@@ -27,21 +27,20 @@ def issue_invoice(order, account, today):
     now. Called inside the transaction that writes the order and its lines, as late as
     possible: numbers are unique and gapless because one issuer runs at a time (SQLite's
     write lock; on PostgreSQL a table lock that other issuers wait for until the commit), so
-    what the snapshot reads is read before that lock is taken."""
+    what the snapshot reads is read, and the snapshot built, before that lock is taken."""
     lines = order_lines(order.id)
-    card = charged_card(order)
     corrects = (corrected_invoice(account.id, order, lines)
                 if document_kind(order) == "credit_note" else None)
+    snapshot = build_snapshot(
+        number=None, issued_on=today, order=order, lines=lines, currency=account.currency,
+        seller=seller_details(current_app.config), buyer=buyer_details(account),
+        card=charged_card(order), corrects=corrects)
     if is_postgres():
         db.execute_sql("LOCK TABLE invoice IN SHARE ROW EXCLUSIVE MODE")
     year = today.year
     last = _last_sequence.first(year)[0] or 0
     sequence = last + 1
-    number = f"{year}/{sequence:06d}"
-    snapshot = build_snapshot(
-        number=number, issued_on=today, order=order, lines=lines, currency=account.currency,
-        seller=seller_details(current_app.config), buyer=buyer_details(account),
-        card=card, corrects=corrects)
+    number = snapshot["number"] = f"{year}/{sequence:06d}"
     invoice = _new_invoice.create(
         order=order, account=account, year=year, sequence=sequence, number=number,
         issued_on=today, buyer_name=account.name, buyer_address=account.address,

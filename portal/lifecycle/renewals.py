@@ -92,7 +92,7 @@ _subscription = Prepared(
     lambda subscription_id: for_update(
         Subscription.select(Subscription, Plan, Product, Account)
         .join(Plan).switch(Subscription).join(Product).switch(Subscription).join(Account)
-        .where(Subscription.id == subscription_id).limit(1)),
+        .where(Subscription.id == subscription_id).limit(1), Subscription, Account),
     related=(Subscription.plan, Subscription.product, Subscription.account))
 _renewal = Prepared(lambda row_id: for_update(Renewal.select().where(Renewal.id == row_id)
                                               .limit(1)))

@@ -96,8 +96,8 @@ def _cart_items_query(user_id, account_id, locked=False):
              .join(Subscription).join(Plan).switch(Subscription).join(Product)
              .where((CartItem.user == user_id) & (Subscription.account == account_id))
              .order_by(Product.position, CartItem.id))
-    if locked:
-        query = for_update(query)
+    if locked:  # the account's own rows; plans and products are everyone's
+        query = for_update(query, CartItem, Subscription)
     return query
 
 
