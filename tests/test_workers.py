@@ -42,7 +42,7 @@ def answer(url, data=None):
 
 @pytest.fixture
 def production_server(app, database_url, tmp_path):
-    """gunicorn as the README runs it (two workers, production settings) on the test
+    """gunicorn as the README runs it (four workers, production settings) on the test
     database; ``RATELIMIT_STORAGE_URI`` from the environment is passed on when set."""
     port = free_port()
     env = dict(os.environ, ENV_NAME="production", SECRET_KEY="x" * 48, PROXY_FIX="0",
@@ -50,7 +50,7 @@ def production_server(app, database_url, tmp_path):
                SESSION_COOKIE_SECURE="0")
     log = open(tmp_path / "gunicorn.log", "wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", "2", "--threads", "16",
+        [sys.executable, "-m", "gunicorn", "--workers", "4", "--threads", "8",
          "--bind", f"127.0.0.1:{port}", "wsgi:app"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
