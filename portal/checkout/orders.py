@@ -50,7 +50,8 @@ from peewee import IntegrityError, fn
 
 from portal.catalog.store import products_by_id
 from portal.core.clock import today_in
-from portal.core.db import Prepared, db, for_update, write_transaction
+from portal.core.db import (Prepared, PreparedInsert, PreparedWrite, db, for_update,
+                             write_transaction)
 from portal.customers.details import details_problems
 from portal.invoices.numbering import issue_invoice
 from portal.core.models import (
@@ -213,6 +214,37 @@ _saved_method = Prepared(
 _ledger_sum = Prepared(  # the same sum as models.ledger_sum
     lambda account_id: LedgerEntry.select(fn.COALESCE(fn.SUM(LedgerEntry.amount_cents), 0))
     .where(LedgerEntry.account == account_id), row=tuple)
+_balance = Prepared(lambda account_id: Account.select(Account.balance_cents)
+                    .where(Account.id == account_id), row=tuple)
+_reservation_account = Prepared(
+    lambda reservation_id: OrderReservation.select(OrderReservation.account)
+    .where(OrderReservation.id == reservation_id), row=tuple)
+_user_by_id = Prepared(lambda user_id: User.select().where(User.id == user_id).limit(1))
+# ... and its writes (portal.core.db.PreparedInsert, PreparedWrite), most of them under the
+# write lock too.
+_new_order = PreparedInsert(Order)
+_new_order_line = PreparedInsert(OrderLine)
+_new_reservation = PreparedInsert(OrderReservation)
+_new_payment_attempt = PreparedInsert(PaymentAttempt)
+_new_ledger_entry = PreparedInsert(LedgerEntry)
+_hold_version = PreparedWrite(lambda arg: Subscription.update(
+    version=arg("held", Subscription.version))
+    .where((Subscription.id == arg("id", Subscription.id))
+           & (Subscription.version == arg("before", Subscription.version))))
+_change_subscription = PreparedWrite(lambda arg: Subscription.update(
+    plan=arg("plan", Subscription.plan), licenses=arg("licenses", Subscription.licenses),
+    frequency=arg("frequency", Subscription.frequency),
+    period_start=arg("start", Subscription.period_start),
+    period_end=arg("end", Subscription.period_end), status="active",
+    price_cents=arg("price", Subscription.price_cents),
+    currency=arg("currency", Subscription.currency), updated_at=arg("now", Subscription.updated_at))
+    .where((Subscription.id == arg("id", Subscription.id))
+           & (Subscription.version == arg("held", Subscription.version))))
+_reservation_completed = PreparedWrite(lambda arg: OrderReservation.update(
+    state="completed", order=arg("order", OrderReservation.order),
+    updated_at=arg("now", OrderReservation.updated_at),
+    charge_reference=arg("reference", OrderReservation.charge_reference))
+    .where(OrderReservation.id == arg("id", OrderReservation.id)))
 
 
 def replayed_order(account_id, key, fingerprint):
@@ -336,7 +368,7 @@ def _reserve(user, key, fingerprint, payment, token, card_error, seen_versions, 
         new_card=new_card, charge_reference=None, error_code=None, order=None,
         updated_at=utcnow())
     if reservation is None:
-        return OrderReservation.create(idempotency_key=key, **values)
+        return _new_reservation.create(idempotency_key=key, **values)
     (OrderReservation.update(**values)
      .where((OrderReservation.id == reservation.id)
             & (OrderReservation.state == reservation.state)).execute())
@@ -414,14 +446,12 @@ def _hold(account, priced):
     """Take the subscriptions' optimistic locks and set the applied credit aside."""
     for line in priced["lines"]:
         held = line["held_version"]
-        updated = (Subscription.update(version=held)
-                   .where((Subscription.id == line["subscription"])
-                          & (Subscription.version == held - 1)).execute())
+        updated = _hold_version.execute(held=held, id=line["subscription"], before=held - 1)
         if updated != 1:
             raise StaleQuote([line["product_name"]])
     if priced["applied"]:
-        LedgerEntry.create(account=account.id, amount_cents=-priced["applied"],
-               kind="order_hold")
+        _new_ledger_entry.create(account=account.id, amount_cents=-priced["applied"],
+                                 kind="order_hold")
         (Account.update(balance_cents=Account.balance_cents - priced["applied"])
          .where(Account.id == account.id).execute())
         _check_ledger(account.id)
@@ -461,7 +491,7 @@ def _hold_again(reservation):
 
 def _check_ledger(account_id):
     """The ledger is the truth: never commit a cached balance that disagrees with it."""
-    balance = Account.select(Account.balance_cents).where(Account.id == account_id).scalar()
+    balance = _balance.first(int(account_id))[0]
     if _ledger_sum.first(int(account_id))[0] != balance:
         raise RuntimeError(f"ledger and balance disagree for account {account_id}")
 
@@ -540,8 +570,7 @@ def _undo(reservation_id, state, error=None, client=None):
 
 def _lock_reservation(reservation_id):
     """(account, reservation), the account's row locked first (the order's lock order)."""
-    account_id = (OrderReservation.select(OrderReservation.account)
-                  .where(OrderReservation.id == reservation_id).scalar())
+    account_id = _reservation_account.first(int(reservation_id))[0]
     account = _locked_account.first(int(account_id))
     return account, _locked_reservation.first(int(reservation_id))
 
@@ -613,7 +642,8 @@ def _write_order(reservation, charge, account):
             brand=card["brand"], last4=card["last4"], exp_month=card["exp_month"],
             exp_year=card["exp_year"], holder=card["holder"]).id
         new_card = True
-    order = Order.create(account=account, user=user, idempotency_key=reservation.idempotency_key,
+    order = _new_order.create(
+        account=account, user=user, idempotency_key=reservation.idempotency_key,
         fingerprint=reservation.fingerprint, subtotal_cents=priced["subtotal"],
         vat_rate=priced["vat_rate"], vat_reason=priced["vat_reason"],
         vat_cents=priced["vat"], total_cents=priced["total"], applied_cents=priced["applied"],
@@ -631,14 +661,13 @@ def _write_order(reservation, charge, account):
         audit(account, user, "payment_method.added", payment_method_id=method,
               brand=reservation.new_card["brand"], last4=reservation.new_card["last4"])
     if charge is not None:
-        PaymentAttempt.create(account=account, user=user,
-                              idempotency_key=reservation.idempotency_key,
-                              amount_cents=priced["due"], status="succeeded")
+        _new_payment_attempt.create(account=account, user=user,
+                                    idempotency_key=reservation.idempotency_key,
+                                    amount_cents=priced["due"], status="succeeded")
     CartItem.delete().where(CartItem.id.in_(priced["cart_items"])).execute()
-    recipient = User.get_by_id(user)
-    (OrderReservation.update(state="completed", order=order.id, updated_at=utcnow(),
-                             charge_reference=charge.id if charge else None)
-     .where(OrderReservation.id == reservation.id).execute())
+    recipient = _user_by_id.first(int(user))
+    _reservation_completed.execute(order=order.id, now=utcnow(),
+                                   reference=charge.id if charge else None, id=reservation.id)
     # Last: the invoice number serialises every issuer until the commit (issue_invoice).
     invoice = issue_invoice(order, account, dt.date.fromisoformat(priced["today"]))
     audit(account, user, "order.placed", order_id=order.id, invoice=invoice.number,
@@ -653,15 +682,13 @@ def _apply_line(order, account, user, line):
     held = line["held_version"]
     period_start = dt.date.fromisoformat(line["period_start"])
     period_end = dt.date.fromisoformat(line["period_end"])
-    updated = (Subscription.update(
+    updated = _change_subscription.execute(
         plan=line["new_plan"], licenses=line["new_licenses"], frequency=line["new_frequency"],
-        period_start=period_start, period_end=period_end, status="active",
-        price_cents=line["unit_price"], currency=account.currency, updated_at=utcnow())
-        .where((Subscription.id == line["subscription"]) & (Subscription.version == held))
-        .execute())
+        start=period_start, end=period_end, price=line["unit_price"],
+        currency=account.currency, now=utcnow(), id=line["subscription"], held=held)
     if updated != 1:
         raise StaleQuote([line["product_name"]])
-    OrderLine.create(order=order, subscription=line["subscription"],
+    _new_order_line.create(order=order, subscription=line["subscription"],
         product_name=line["product_name"],
         # A new subscription (expired trial) had nothing paid before: no old plan.
         old_plan=line["old_plan"], old_licenses=0 if line["is_new"] else line["old_licenses"],
@@ -690,8 +717,8 @@ def _book_credit(order, account, priced):
         (LedgerEntry.update(kind="order_applied", order=order.id)
          .where(LedgerEntry.id == hold).execute())
     if priced["credit_added"]:
-        LedgerEntry.create(account=account, amount_cents=priced["credit_added"],
-               kind="order_credit", order=order)
+        _new_ledger_entry.create(account=account, amount_cents=priced["credit_added"],
+                                 kind="order_credit", order=order)
         (Account.update(balance_cents=Account.balance_cents + priced["credit_added"])
          .where(Account.id == account.id).execute())
     _check_ledger(account.id)
