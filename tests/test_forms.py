@@ -64,3 +64,26 @@ def test_order_form_bounds_what_it_reads(app):
     assert len(form.card_holder.data) == 200 and len(form.card_number.data) == 40
     assert len(form.card_cvc.data) == 8 and form.versions.data == {1: 3, 3: 1}
     assert order_form(app, {}).idempotency_key.data == ""
+
+
+def test_wtforms_messages_follow_the_request_language_from_a_cached_catalog(app):
+    """WTForms' own messages (a field it converts, such as an integer) in the request's
+    language; the catalog is read once per locale, not once per request."""
+    from wtforms import IntegerField
+
+    from portal.core.forms import PostForm, wtforms_catalog
+
+    class Form(PostForm):
+        count = IntegerField()
+
+    messages = {}
+    for language in ("it", "de", "en"):
+        with app.test_request_context("/", method="POST", data={"count": "many"},
+                                      headers={"Accept-Language": language}):
+            form = Form()
+            assert not form.validate()
+            messages[language] = form.errors["count"][0]
+            assert form.meta.get_translations(form) is wtforms_catalog(language)
+    assert messages["en"] == "Not a valid integer value."
+    assert messages["it"] != messages["en"] and messages["de"] != messages["en"]
+    assert wtforms_catalog("xx").gettext("Not a valid integer value.") == messages["en"]

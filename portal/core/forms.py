@@ -3,7 +3,24 @@
 Each feature declares its forms in its own ``forms.py``; the rules they check stay where
 they live (``portal/billing``, ``portal/accounts/users.py``).
 """
+import functools
+import gettext
+
 from flask_wtf import FlaskForm
+from wtforms.i18n import get_translations
+
+from portal.core.i18n import locale_name
+
+
+@functools.lru_cache(maxsize=32)
+def wtforms_catalog(locale):
+    """WTForms' own messages in ``locale`` (``en_GB`` falls back to ``en``), read from disk
+    once per locale rather than once per request as Flask-WTF's default does; English
+    where WTForms has no catalog."""
+    try:
+        return get_translations([locale])
+    except FileNotFoundError:
+        return gettext.NullTranslations()
 
 
 class PostForm(FlaskForm):
@@ -16,9 +33,14 @@ class PostForm(FlaskForm):
     """
 
     class Meta:
-        """No per-form token: see the class docstring."""
+        """No per-form token: see the class docstring. WTForms' messages in the request's
+        locale, from a catalog kept in memory."""
 
         csrf = False
+
+        def get_translations(self, form):
+            """The request's catalog of WTForms' messages (see ``wtforms_catalog``)."""
+            return wtforms_catalog(locale_name())
 
 
 def bounded(limit):
