@@ -66,6 +66,9 @@ def arguments(shop):
                                                  (card.id, mine, "other-gateway")],
         "portal.checkout.orders._ledger_sum": [(mine,), (0,)],
         "portal.checkout.orders._balance": [(mine,), (0,)],
+        "portal.checkout.orders._refused_payments": [
+            (mine, "127.0.0.1", "2000-01-01 00:00:00"), (mine, "10.9.9.9", "2999-01-01"),
+            (theirs, "127.0.0.1", "2000-01-01 00:00:00.5")],
         "portal.checkout.orders._reservation_account": [(shop["reservation"].id,), (0,)],
         "portal.checkout.orders._user_by_id": [(user.id,), (0,)],
         "portal.checkout.orders._reservation_by_key": [(order.idempotency_key,),
