@@ -241,3 +241,19 @@ def test_formatting_follows_the_users_saved_locale(giulia):
         User.update(locale="en").where(User.email == GIULIA).execute()
     body = giulia.get("/", headers={"Accept-Language": "it"}).get_data(as_text=True)
     assert "<strong>€50.00</strong>" in body
+
+
+def test_country_options_mark_a_known_country_and_nothing_for_a_forged_value(app):
+    """The billing details' country select: names in the page's language, the chosen
+    country selected, a value that is no country code selecting nothing."""
+    from portal.core.i18n import country_options
+    with app.test_request_context("/", headers={"Accept-Language": "it"}):
+        italian = str(country_options("DE"))
+        forged = str(country_options("<b>XX"))
+    with app.test_request_context("/", headers={"Accept-Language": "en"}):
+        english = str(country_options("DE"))
+    assert '<option value="DE" selected>Germania</option>' in italian
+    assert italian.count(" selected") == 1
+    assert '<option value="DE" selected>Germany</option>' in english
+    assert " selected" not in forged and "<b>" not in forged
+    assert forged.count("<option") == italian.count("<option") > 200

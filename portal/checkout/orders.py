@@ -60,13 +60,16 @@ from portal.core.models import (
     Invoice,
     LedgerEntry,
     Order,
-    OrderLine,
     OrderReservation,
     PaymentAttempt,
     PaymentMethod,
     Subscription,
     User,
     audit,
+    new_ledger_entry,
+    new_order,
+    new_order_line,
+    new_payment_attempt,
     utcnow,
 )
 from portal.mail.messages import order_receipt
@@ -222,11 +225,7 @@ _reservation_account = Prepared(
 _user_by_id = Prepared(lambda user_id: User.select().where(User.id == user_id).limit(1))
 # ... and its writes (portal.core.db.PreparedInsert, PreparedWrite), most of them under the
 # write lock too.
-_new_order = PreparedInsert(Order)
-_new_order_line = PreparedInsert(OrderLine)
 _new_reservation = PreparedInsert(OrderReservation)
-_new_payment_attempt = PreparedInsert(PaymentAttempt)
-_new_ledger_entry = PreparedInsert(LedgerEntry)
 _hold_version = PreparedWrite(lambda arg: Subscription.update(
     version=arg("held", Subscription.version))
     .where((Subscription.id == arg("id", Subscription.id))
@@ -462,7 +461,7 @@ def _hold(account, priced):
         if updated != 1:
             raise StaleQuote([line["product_name"]])
     if priced["applied"]:
-        _new_ledger_entry.create(account=account.id, amount_cents=-priced["applied"],
+        new_ledger_entry.create(account=account.id, amount_cents=-priced["applied"],
                                  kind="order_hold")
         (Account.update(balance_cents=Account.balance_cents - priced["applied"])
          .where(Account.id == account.id).execute())
@@ -654,7 +653,7 @@ def _write_order(reservation, charge, account):
             brand=card["brand"], last4=card["last4"], exp_month=card["exp_month"],
             exp_year=card["exp_year"], holder=card["holder"]).id
         new_card = True
-    order = _new_order.create(
+    order = new_order.create(
         account=account, user=user, idempotency_key=reservation.idempotency_key,
         fingerprint=reservation.fingerprint, subtotal_cents=priced["subtotal"],
         vat_rate=priced["vat_rate"], vat_reason=priced["vat_reason"],
@@ -673,7 +672,7 @@ def _write_order(reservation, charge, account):
         audit(account, user, "payment_method.added", payment_method_id=method,
               brand=reservation.new_card["brand"], last4=reservation.new_card["last4"])
     if charge is not None:
-        _new_payment_attempt.create(account=account, user=user,
+        new_payment_attempt.create(account=account, user=user,
                                     idempotency_key=reservation.idempotency_key,
                                     amount_cents=priced["due"], status="succeeded")
     CartItem.delete().where(CartItem.id.in_(priced["cart_items"])).execute()
@@ -700,7 +699,7 @@ def _apply_line(order, account, user, line):
         currency=account.currency, now=utcnow(), id=line["subscription"], held=held)
     if updated != 1:
         raise StaleQuote([line["product_name"]])
-    _new_order_line.create(order=order, subscription=line["subscription"],
+    new_order_line.create(order=order, subscription=line["subscription"],
         product_name=line["product_name"],
         # A new subscription (expired trial) had nothing paid before: no old plan.
         old_plan=line["old_plan"], old_licenses=0 if line["is_new"] else line["old_licenses"],
@@ -729,7 +728,7 @@ def _book_credit(order, account, priced):
         (LedgerEntry.update(kind="order_applied", order=order.id)
          .where(LedgerEntry.id == hold).execute())
     if priced["credit_added"]:
-        _new_ledger_entry.create(account=account, amount_cents=priced["credit_added"],
+        new_ledger_entry.create(account=account, amount_cents=priced["credit_added"],
                                  kind="order_credit", order=order)
         (Account.update(balance_cents=Account.balance_cents + priced["credit_added"])
          .where(Account.id == account.id).execute())

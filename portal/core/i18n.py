@@ -265,11 +265,6 @@ def country_name(code):
     return _territories(locale_name()).get(code, code or "")
 
 
-def country_choices():
-    """[(code, name)] of every country, sorted by name in the current locale."""
-    return sorted(_territories(locale_name()).items(), key=lambda item: item[1])
-
-
 @_memo
 def _country_options(locale, selected):
     """The ``<option>`` elements of every country in ``locale``, ``selected`` marked (cached:
@@ -281,8 +276,11 @@ def _country_options(locale, selected):
 
 
 def country_options(selected):
-    """The country select's options in the current locale, ``selected`` (a code) marked."""
-    return _country_options(locale_name(), str(selected or ""))
+    """The country select's options in the current locale, ``selected`` (a code) marked;
+    anything else (a forged value) marks none and is kept out of the cache's keys."""
+    locale = locale_name()
+    selected = selected if selected in _territories(locale) else ""
+    return _country_options(locale, selected)
 
 
 def country_codes():

@@ -554,6 +554,13 @@ ALL_MODELS = [
 #: The audit INSERT, built once: every event of every transaction writes one.
 _insert_audit_event = PreparedInsert(AuditEvent)
 
+#: The INSERTs an order and a renewal both write, built once (``PreparedInsert.create``
+#: takes what ``Model.create`` takes).
+new_order = PreparedInsert(Order)
+new_order_line = PreparedInsert(OrderLine)
+new_payment_attempt = PreparedInsert(PaymentAttempt)
+new_ledger_entry = PreparedInsert(LedgerEntry)
+
 
 def audit(account, user, action, **details):
     """Record who did what; called inside the transaction that did it."""

@@ -28,9 +28,9 @@ from flask import current_app
 from portal.billing import quote_renewal, renewal_unit_price, retry_date
 from portal.core.clock import today_in
 from portal.core.db import Prepared, PreparedInsert, PreparedWrite, for_update, write_transaction
-from portal.core.models import (Account, LedgerEntry, Order, OrderLine, OrderReservation,
-                                PaymentAttempt, PaymentMethod, Plan, Product, Renewal,
-                                Subscription, audit, ledger_sum, utcnow)
+from portal.core.models import (Account, OrderReservation, PaymentMethod, Plan, Product,
+                                Renewal, Subscription, audit, ledger_sum, new_ledger_entry,
+                                new_order, new_order_line, new_payment_attempt, utcnow)
 from portal.checkout.orders import reconcile_pending_orders
 from portal.customers.details import recheck_unchecked
 from portal.invoices.numbering import issue_invoice
@@ -102,10 +102,6 @@ _renewal_of_period = Prepared(
     .limit(1), row=tuple)
 # ... and the rows it writes (portal.core.db.PreparedInsert).
 _new_renewal = PreparedInsert(Renewal)
-_new_order = PreparedInsert(Order)
-_new_order_line = PreparedInsert(OrderLine)
-_new_payment_attempt = PreparedInsert(PaymentAttempt)
-_new_ledger_entry = PreparedInsert(LedgerEntry)
 _charging = PreparedWrite(lambda arg: Renewal.update(
     attempts=arg("attempts", Renewal.attempts), charge_key=arg("charge_key", Renewal.charge_key),
     payment_method=arg("method", Renewal.payment_method), state="charging",
@@ -139,7 +135,7 @@ def _move_balance(account, cents, kind, order=None):
     """Add ``cents`` (negative: take) to the credit balance, with its ledger entry."""
     if not cents:
         return
-    _new_ledger_entry.create(account=account.id, amount_cents=cents, kind=kind, order=order)
+    new_ledger_entry.create(account=account.id, amount_cents=cents, kind=kind, order=order)
     balance = account.balance_cents + cents
     Account.update(balance_cents=balance).where(Account.id == account.id).execute()
     account.balance_cents = balance
@@ -249,14 +245,14 @@ def _complete(row_id, reference, today):
         if subscription.status == "active" and subscription.period_end != row.period_start:
             return _superseded(row, subscription, reference)
         contact = billing_contact(account.id)
-        order = _new_order.create(
+        order = new_order.create(
             account=account.id, user=contact.id,
             idempotency_key=f"renewal-{subscription.id}-{row.period_start.isoformat()}",
             fingerprint="renewal", subtotal_cents=row.subtotal_cents, vat_rate=row.vat_rate,
             vat_reason=row.vat_reason, vat_cents=row.vat_cents, total_cents=row.total_cents,
             applied_cents=row.applied_cents, due_cents=row.due_cents, credit_added_cents=0,
             payment_method=row.payment_method_id, payment_reference=reference)
-        _new_order_line.create(
+        new_order_line.create(
             order=order, subscription=subscription.id, product_name=subscription.product.name,
             old_plan=subscription.plan_id, old_licenses=subscription.licenses,
             old_frequency=subscription.frequency, new_plan=row.plan_id,
@@ -293,7 +289,7 @@ def _superseded(row, subscription, reference):
 def _record_attempt(row, account, contact, status, code=None):
     """The renewal's charge attempt, beside the order's (for the activity and the limits)."""
     if row.due_cents > 0 and row.charge_key:
-        _new_payment_attempt.create(account=account.id, user=contact.id,
+        new_payment_attempt.create(account=account.id, user=contact.id,
                               idempotency_key=row.charge_key, amount_cents=row.due_cents,
                               status=status, error_code=code[:50] if code else None)
 
