@@ -11,11 +11,17 @@ from portal import accounts, activity, checkout, cli, customers, help, invoices,
 from portal.accounts import profile, recovery
 from portal.lifecycle import views as lifecycle
 from portal.mail import views as mail
-from portal.core import config, db, faults, http, i18n, security, throttle
+from portal.core import config, db, faults, http, i18n, security, templating, throttle
 from portal.core.config import ConfigurationError
 from portal.subscriptions import change, dashboard
 
-__all__ = ["create_app", "ConfigurationError"]
+__all__ = ["create_app", "ConfigurationError", "Portal"]
+
+
+class Portal(Flask):
+    """Flask, with templates compiled per message catalog (``portal.core.templating``)."""
+
+    jinja_environment = templating.PortalEnvironment
 
 #: Feature blueprints, in the order their routes are registered.
 FEATURES = (accounts, recovery, profile, dashboard, change, checkout, lifecycle, licenses, invoices, customers,
@@ -25,7 +31,7 @@ FEATURES = (accounts, recovery, profile, dashboard, change, checkout, lifecycle,
 def create_app(test_config=None):
     """Application factory: defaults, then ``instance/config.py``, then the environment."""
     root = config.project_root()
-    app = Flask(
+    app = Portal(
         __name__,
         instance_path=os.environ.get("PORTAL_INSTANCE_PATH", os.path.join(root, "instance")),
         instance_relative_config=True,
@@ -36,6 +42,7 @@ def create_app(test_config=None):
 
     db.init_app(app)
     i18n.init_app(app)
+    templating.init_app(app)
     throttle.init_app(app)  # before CSRF, so that every attempt counts
     http.init_app(app)  # before CSRF, so that an unreadable form is a bad request
     security.init_app(app)

@@ -21,6 +21,9 @@ DEFAULTS = {
     "LANGUAGES": ["it", "en", "de"],
     # The translators' pseudo-locale ("qps") in the language switcher; ignored in production.
     "PSEUDO_LOCALE": False,
+    # Templates compiled once per catalog with their constant messages already translated
+    # (portal/core/templating.py); off: every message is translated at render time.
+    "FOLD_MESSAGES": True,
     "CATALOG_PATH": None,  # default: catalog.toml beside the package
     "CORPORATE_PORTAL_URL": "https://corporate-billing.example.com",
     "SUPPORT_EMAIL": "assistenza@example.com",

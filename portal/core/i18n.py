@@ -15,7 +15,7 @@ from babel.support import Translations
 from flask import current_app, g, has_app_context, has_request_context, request, session
 from flask_babel import Babel, force_locale, format_date, get_locale, get_translations
 from flask_login import current_user
-from jinja2 import pass_context
+from jinja2 import pass_eval_context
 from markupsafe import Markup
 
 babel = Babel()
@@ -293,40 +293,43 @@ LANGUAGE_NAMES = {"it": "Italiano", "en": "English", "de": "Deutsch",
                   PSEUDO_LOCALE: "Pseudo (qps)"}
 
 
-def _formatted(context, text, variables):
-    """Jinja's newstyle rule: Markup when autoescaping, and always a format string."""
-    if context.eval_ctx.autoescape:
+def _formatted(eval_ctx, text, variables):
+    """Jinja's newstyle rule: Markup when autoescaping, and always a format string (a
+    message without variables and without ``%`` is its own result: most of a page's)."""
+    if eval_ctx.autoescape:
         text = Markup(text)
+    if not variables and "%" not in text:
+        return text
     return text % variables
 
 
-@pass_context
-def _template_gettext(context, string, /, **variables):
+@pass_eval_context
+def _template_gettext(eval_ctx, string, /, **variables):
     """``_("...")`` and ``gettext`` in templates."""
-    return _formatted(context, translations().ugettext(string), variables)
+    return _formatted(eval_ctx, translations().ugettext(string), variables)
 
 
-@pass_context
-def _template_ngettext(context, singular, plural, num, /, **variables):
+@pass_eval_context
+def _template_ngettext(eval_ctx, singular, plural, num, /, **variables):
     """``ngettext`` in templates (``num`` is a variable too)."""
     variables.setdefault("num", num)
-    return _formatted(context, translations().ungettext(singular, plural, num), variables)
+    return _formatted(eval_ctx, translations().ungettext(singular, plural, num), variables)
 
 
-@pass_context
-def _template_pgettext(context, message_context, string, /, **variables):
+@pass_eval_context
+def _template_pgettext(eval_ctx, message_context, string, /, **variables):
     """``pgettext`` in templates."""
     variables.setdefault("context", message_context)
-    return _formatted(context, translations().upgettext(message_context, string), variables)
+    return _formatted(eval_ctx, translations().upgettext(message_context, string), variables)
 
 
-@pass_context
-def _template_npgettext(context, message_context, singular, plural, num, /,
+@pass_eval_context
+def _template_npgettext(eval_ctx, message_context, singular, plural, num, /,
                         **variables):
     """``npgettext`` in templates."""
     variables.setdefault("context", message_context)
     variables.setdefault("num", num)
-    return _formatted(context,
+    return _formatted(eval_ctx,
                       translations().unpgettext(message_context, singular, plural, num),
                       variables)
 

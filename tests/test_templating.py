@@ -1,0 +1,169 @@
+"""Templates compiled per catalog with their constant messages translated (portal/core/templating.py).
+
+The folded templates must produce exactly the HTML, text and PDF markup that translating at
+render time produces: every page, fragment, email and invoice document is rendered both ways
+in every language, and the pseudo-locale, and compared.
+"""
+import re
+
+import pytest
+from flask import render_template
+
+from conftest import GIULIA, Browser
+from portal.core.db import db
+from portal.core.i18n import pseudo_text, speaking
+from portal.core.models import Invoice, OutboxMessage, User
+from portal.invoices.numbering import invoice_document
+from portal.mail.outbox import render_row
+from test_checkout_support import add_to_cart, card_form, place, review
+
+LANGUAGES = ["it", "en", "de"]
+#: Values that differ on every render whichever way it is compiled.
+_VOLATILE = re.compile(r'((?:name="(?:csrf_token|idempotency_key)" value=)|'
+                       r'(?:"X-CSRFToken": ))"[^"]*"')
+
+PAGES = ["/", "/subscriptions/1/change", "/subscriptions/1/licenses", "/my-licenses",
+         "/cart", "/checkout", "/payment-methods", "/invoices", "/billing-details",
+         "/activity", "/profile", "/help/support", "/help/corporate", "/no-such-page",
+         "/dev/mail/"]
+#: The summary fragment: a valid change, a refused one, a malformed one.
+FRAGMENTS = ["/subscriptions/1/change?plan=webinar-pro&licenses=8&frequency=annual",
+             "/subscriptions/1/change?plan=webinar-lite&licenses=0&frequency=monthly",
+             "/subscriptions/1/change?plan=nope&licenses=abc&frequency=weekly"]
+
+
+def both_ways(app, render):
+    """``render()`` with the messages folded at compile time, then translated at render time."""
+    app.config["FOLD_MESSAGES"] = True
+    folded = render()
+    app.config["FOLD_MESSAGES"] = False
+    plain = render()
+    app.config["FOLD_MESSAGES"] = True
+    return folded, plain
+
+
+def page(browser, path, htmx=False, **kwargs):
+    """Status and body of a GET, without the values that change on every request."""
+    response = browser.get(path, htmx=htmx, **kwargs)
+    return response.status_code, _VOLATILE.sub(r"\1-", response.get_data(as_text=True))
+
+
+def crawl(app, browser):
+    """Every page and fragment, compared folded and not; the number compared."""
+    compared = 0
+    for path in PAGES:
+        folded, plain = both_ways(app, lambda: page(browser, path))
+        assert folded == plain, path
+        compared += 1
+    for path in FRAGMENTS:
+        folded, plain = both_ways(app, lambda: page(browser, path, htmx=True))
+        assert folded == plain, path
+        compared += 1
+    return compared
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_page_is_the_same_folded_or_translated_at_render_time(app, giulia, language):
+    with db.connection_context():
+        User.update(locale=language).where(User.email == GIULIA).execute()
+    add_to_cart(2, "webinar-standard", 7, "annual")  # the review page, not a redirect
+    html = giulia.get("/").get_data(as_text=True)
+    assert f'<html lang="{language}"' in html
+    assert crawl(app, giulia) == len(PAGES) + len(FRAGMENTS)
+    # the folded templates were the ones used: the overlay of the language's catalog
+    catalogs = [key for key in app.jinja_env.message_overlays if isinstance(key, tuple)]
+    assert any(f"/{language}/LC_MESSAGES/messages.mo" in key[0] for key in catalogs)
+
+
+def test_the_pseudo_locale_folds_its_own_messages(make_app):
+    app = make_app(PSEUDO_LOCALE=True)
+    browser = Browser(app.test_client())
+    browser.login(GIULIA)
+    with db.connection_context():
+        User.update(locale=None).where(User.email == GIULIA).execute()
+    browser.post("/locale", {"locale": "qps", "next": "/"})
+    add_to_cart(2, "webinar-standard", 7, "annual")  # the review page, not a redirect
+    folded, plain = both_ways(app, lambda: page(browser, "/"))
+    assert folded == plain
+    assert pseudo_text("Log out") in folded[1]
+    assert crawl(app, browser) == len(PAGES) + len(FRAGMENTS)
+
+
+def test_logged_out_pages_in_every_language(app, browser):
+    for language in LANGUAGES:
+        for path in ("/login", "/password/forgot", "/help/support"):
+            folded, plain = both_ways(app, lambda: page(
+                browser, path, headers={"Accept-Language": language}))
+            assert folded == plain, (language, path)
+            assert f'<html lang="{language}"' in folded[1]
+
+
+def test_emails_and_invoice_documents_are_the_same_folded_or_not(app, giulia):
+    add_to_cart(1, "webinar-pro", 6, "monthly")
+    _html, fields = review(giulia)
+    assert place(giulia, fields, card_form()).status_code == 303
+    with app.app_context(), db.connection_context():
+        message = OutboxMessage.select().where(OutboxMessage.kind == "order_receipt").get()
+        invoice = Invoice.select().order_by(Invoice.id.desc()).get()
+        for language in LANGUAGES:
+            message.locale = language
+            folded, plain = both_ways(app, lambda: render_row(message))
+            assert folded == plain, language
+            subject, text, html = folded
+            assert "&amp;" not in text  # the text part is not HTML-escaped
+            with speaking(language):
+                folded, plain = both_ways(app, lambda: render_template(
+                    "invoices/pdf.html", invoice=invoice,
+                    doc=invoice_document(invoice, invoice.order)))
+            assert folded == plain, language
+
+
+# ------------------------------------------------------------------ the rewriting itself
+
+
+def overlay(app, language="it"):
+    """The overlay environment of ``language``'s catalog."""
+    with app.test_request_context("/", headers={"Accept-Language": language}):
+        return app.jinja_env.get_template("base.html").environment
+
+
+@pytest.mark.parametrize("source, expected", [
+    # a whole output tag: template data, HTML in the message kept as written
+    ('{{ _("Order summary") }}', "Riepilogo ordine"),
+    # inside an expression: a safe literal, so a filter or a macro gets what _ would return
+    ('{{ _("Order summary")|upper }}', "RIEPILOGO ORDINE"),
+    ('{% set label = _("Cancel") %}[{{ label }}]', "[Annulla]"),
+    # with variables: translated now, formatted (and the variables escaped) at render time
+    ('{{ _("Next renewal on %(date)s: %(amount)s + VAT.", date="<b>", amount="1 €") }}',
+     "Prossimo rinnovo il &lt;b&gt;: 1 € + IVA."),
+    # not a call of gettext: left alone
+    ('{{ names._("x") if names else "-" }}', "-"),
+    ('{{ ngettext("item", "items", 2) }}', "articoli"),
+])
+def test_constant_messages_are_translated_at_compile_time(app, source, expected):
+    environment = overlay(app)
+    with app.test_request_context("/", headers={"Accept-Language": "it"}):
+        assert environment.from_string(source).render(names=None) == expected
+        assert app.jinja_env.from_string(source).render(names=None) == expected  # unfolded
+
+
+def test_a_folded_template_has_no_gettext_call_left_for_a_constant(app):
+    environment = overlay(app)
+    code = environment.compile('<a>{{ _("Order summary") }}</a>{{ f(_("Cancel")) }}', raw=True)
+    assert "Riepilogo ordine" in code and "Annulla" in code
+    assert "'Order summary'" not in code and "'Cancel'" not in code
+
+
+def test_a_placeholder_without_its_variable_still_fails_at_render_time(app):
+    environment = overlay(app)
+    with app.test_request_context("/"):
+        template = environment.from_string('{{ _("Total due today %(amount)s") }}')
+        with pytest.raises(KeyError):
+            template.render()
+
+
+def test_without_a_request_or_with_folding_off_templates_compile_as_written(make_app):
+    app = make_app(FOLD_MESSAGES=False)
+    with app.test_request_context("/"):
+        assert app.jinja_env.get_template("base.html").environment is app.jinja_env
+    assert app.jinja_env.message_overlays == {}
