@@ -145,3 +145,14 @@ def test_recheck_command_keeps_unanswered_numbers_unchecked(app, runner, vies):
     result = runner.invoke(args=["vat", "recheck"])
     assert result.exit_code == 0 and "account 1: unchecked" in result.output
     assert account().vies_status == "unchecked"
+
+
+@pytest.mark.parametrize("language", ["it", "en", "de"])
+def test_the_intro_reads_well_after_a_name_ending_in_a_full_stop(giulia, language):
+    """"Rossi Eventi S.r.l." is not followed by a second full stop in any language."""
+    html = giulia.get("/billing-details", headers={"Accept-Language": language}).get_data(
+        as_text=True)
+    assert f'<html lang="{language}"' in html
+    intro = html.split('<p class="muted">', 1)[1].split("</p>", 1)[0]
+    assert "Rossi Eventi S.r.l." in intro
+    assert "S.r.l.." not in intro
