@@ -175,11 +175,14 @@ def load_catalog(path):
 
 @dataclass(frozen=True)
 class Snapshot:
-    """The catalog of one version: {product_id: [Plan by tier]} and {product_id: Product}."""
+    """The catalog of one version: {product_id: [Plan by tier]} and {product_id: Product};
+    ``derived`` keeps what callers compute from this version once (a new version is a new
+    snapshot, so nothing in it goes stale)."""
 
     version: int
     plans: dict
     products: dict
+    derived: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 _cache = {}

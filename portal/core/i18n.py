@@ -90,7 +90,7 @@ def select_locale():
 def messages_key():
     """What the request's messages depend on: the locale, or the pseudo-locale (which
     formats like English but has messages of its own). Keys caches of rendered text."""
-    return PSEUDO_LOCALE if pseudo_locale_active() else str(get_locale())
+    return PSEUDO_LOCALE if pseudo_locale_active() else locale_name()
 
 
 def language_of(locale_name):

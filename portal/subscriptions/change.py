@@ -11,7 +11,7 @@ from portal.catalog.store import plans_by_product
 from portal.core.db import Prepared, write_transaction
 from portal.core.models import CartItem, LicenseAssignment, audit
 from portal.subscriptions.forms import ChangeForm
-from portal.subscriptions.quotes import plan_price, quote_for, validate_request
+from portal.subscriptions.quotes import product_plans, quote_for, validate_request
 from portal.core.http import is_htmx, render, see_other
 from portal.core.i18n import messages_key
 
@@ -32,9 +32,10 @@ def plan_cards(subscription, current, choice):
     ``portal.billing.plan_problem``, the rule the order asks too.
     """
     is_new = current.status != "active"
+    prices = product_plans(subscription.product_id)
     cards = []
     for plan in plans_by_product().get(subscription.product_id, []):
-        price = plan_price(plan)
+        price = prices[plan.code]
         problem = plan_problem(current.product_code, current.status, current.plan, price)
         cards.append({
             "plan": plan, "price": price,
@@ -91,8 +92,7 @@ def summary_context(subscription, choice):
         "line": quote.lines[0] if quote else None,
         "errors": {p.field: p for p in problems if p.code != "no_change"},
         "unchanged": unchanged, "cards": plan_cards(subscription, current, choice),
-        "wanted_plan": next((plan_price(p) for p in plans_by_product().get(
-            subscription.product_id, []) if p.code == choice["plan"]), None),
+        "wanted_plan": product_plans(subscription.product_id).get(choice["plan"]),
         "max_licenses": MAX_LICENSES, "other_items": other_items,
         "is_new": subscription.status != "active",
         "form_url": url_for("change.edit", subscription_id=subscription.id),

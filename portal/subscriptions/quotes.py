@@ -4,6 +4,7 @@ Views never price anything themselves: they turn rows into the engine's plain va
 ask the engine, and show what it answers.
 """
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from peewee import fn
 
@@ -14,7 +15,8 @@ from portal.billing import (
     quote_change,
     validate_change,
 )
-from portal.catalog.store import catalog_version, plan_by_id, plans_by_product, products_by_id
+from portal.catalog.store import (catalog_version, plan_by_id, products_by_id,
+                                  snapshot)
 from portal.core.clock import today_in
 from portal.core.db import Prepared, for_update
 from portal.core.models import CartItem, LicenseAssignment, Plan, Product, Subscription
@@ -40,8 +42,15 @@ def plan_code_of(plan_id):
 
 
 def product_plans(product_id):
-    """{plan code: PlanPrice} of one product, from the in-process catalog."""
-    return {plan.code: plan_price(plan) for plan in plans_by_product().get(product_id, [])}
+    """{plan code: PlanPrice} of one product (read-only), from the in-process catalog:
+    built once per catalog version (the change page asks on every click)."""
+    catalog = snapshot()
+    key = ("product_plans", product_id)
+    found = catalog.derived.get(key)
+    if found is None:
+        found = catalog.derived[key] = MappingProxyType(
+            {plan.code: plan_price(plan) for plan in catalog.plans.get(product_id, [])})
+    return found
 
 
 def assigned_count(subscription_id):
