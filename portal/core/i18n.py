@@ -12,7 +12,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal, format_percent
 from babel.support import Translations
-from flask import current_app, g, has_app_context, has_request_context, request, session
+from flask import current_app, g, has_request_context, request, session
 from flask_babel import Babel, force_locale, format_date, get_locale, get_translations
 from flask_login import current_user
 from jinja2 import pass_eval_context
@@ -149,9 +149,10 @@ def locale_name():
     ``flask_babel.refresh()``, which must then also ``g.pop("locale_name", None)`` (none
     does: the language switch redirects).
     """
-    if not has_app_context():
+    try:
+        name = g.get("locale_name")
+    except RuntimeError:  # outside an application context
         return str(get_locale())
-    name = g.get("locale_name")
     if name is None:
         name = g.locale_name = str(get_locale())
     return name
@@ -161,9 +162,10 @@ def translations():
     """The request's catalog (the pseudo-locale's when it is active), remembered on ``g``
     like ``locale_name`` (``g.pop("translations", None)`` after ``flask_babel.refresh()``):
     a page asks for it once per message."""
-    if not has_app_context():
+    try:
+        found = g.get("translations")
+    except RuntimeError:  # outside an application context
         return get_translations()
-    found = g.get("translations")
     if found is None:
         found = g.translations = (pseudo_translations(english_catalog_path())
                                   if pseudo_locale_active() else get_translations())
