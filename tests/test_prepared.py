@@ -74,7 +74,6 @@ def arguments(shop):
         "portal.checkout.orders._reservation_by_key": [(order.idempotency_key,),
                                                       ("no-such-key",)],
         "portal.checkout.orders._locked_reservation": [(shop["reservation"].id,), (0,)],
-        "portal.checkout.views._has_cart_items": [(user.id,), (0,)],
         "portal.checkout.views._payment_methods": [(mine, card.gateway), (theirs, card.gateway)],
         "portal.core.access._account": [(mine,), (0,)],
         "portal.invoices.numbering._last_sequence": [(year,), (1999,)],

@@ -24,8 +24,6 @@ from portal.customers.details import stored_details, submit_details
 bp = Blueprint("checkout", __name__)
 
 
-_has_cart_items = Prepared(lambda user_id: CartItem.select(CartItem.id)
-                           .where(CartItem.user == user_id).limit(1), row=tuple)
 _payment_methods = Prepared(
     lambda account_id, gateway: PaymentMethod.select()
     .where((PaymentMethod.account == account_id) & (PaymentMethod.gateway == gateway))
@@ -95,7 +93,8 @@ def remove_item(item_id):
 @self_service_required
 def review():
     """Completa transazione: periods from today, licenses, costs, credit, VAT and total due."""
-    if _has_cart_items.first(int(current_user.id)) is None:
+    # the header's badge count (remembered for the request, so the page reuses it)
+    if not cart_count(current_user):
         flash(_("Your cart is empty: choose a change first."), "info")
         return redirect(url_for("checkout.cart"), 303)
     return render_review()
