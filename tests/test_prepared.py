@@ -100,7 +100,6 @@ def arguments(shop):
         "portal.subscriptions.dashboard._assigned_counts": [(mine,), (0,)],
         "portal.subscriptions.quotes._cart_items": [(user.id, mine), (user.id, theirs)],
         "portal.subscriptions.quotes._cart_items_locked": [(user.id, mine), (user.id, theirs)],
-        "portal.subscriptions.quotes._cart_assigned_counts": [(user.id,), (0,)],
     }
 
 

@@ -100,8 +100,11 @@ class CartEntry:
 
 
 def _cart_items_query(user_id, account_id, locked=False):
-    """The user's cart items with subscription, plan and product (locked on PostgreSQL)."""
-    query = (CartItem.select(CartItem, Subscription, Plan, Product)
+    """The user's cart items with subscription, plan and product (locked on PostgreSQL), and
+    each subscription's assigned users (``item.assigned``)."""
+    assigned = (LicenseAssignment.select(fn.COUNT(LicenseAssignment.id))
+                .where(LicenseAssignment.subscription == Subscription.id))
+    query = (CartItem.select(CartItem, Subscription, Plan, Product, assigned.alias("assigned"))
              .join(Subscription).join(Plan).switch(Subscription).join(Product)
              .where((CartItem.user == user_id) & (Subscription.account == account_id))
              .order_by(Product.position, CartItem.id))
@@ -110,35 +113,24 @@ def _cart_items_query(user_id, account_id, locked=False):
     return query
 
 
-def _cart_assigned_counts_query(user_id):
-    """{subscription id: users assigned} for the subscriptions in the user's cart."""
-    in_cart = CartItem.select(CartItem.subscription).where(CartItem.user == user_id)
-    return (LicenseAssignment
-            .select(LicenseAssignment.subscription, fn.COUNT(LicenseAssignment.id))
-            .where(LicenseAssignment.subscription.in_(in_cart))
-            .group_by(LicenseAssignment.subscription))
-
-
 # The review, the cart and the order all start with these: SQL built once (portal.core.db.Prepared).
 #: The cart item's subscription, and that subscription's plan and product, as joined.
 _CART_JOINS = (CartItem.subscription, Subscription.plan, Subscription.product)
 _cart_items = Prepared(_cart_items_query, related=_CART_JOINS)
 _cart_items_locked = Prepared(lambda user_id, account_id: _cart_items_query(
     user_id, account_id, locked=True), related=_CART_JOINS)
-_cart_assigned_counts = Prepared(_cart_assigned_counts_query, row=tuple)
 
 
 def cart_entries(user, account, for_update=False):
     """The user's pending changes, each validated again against the current subscription."""
     items = (_cart_items_locked if for_update else _cart_items).rows(int(user.id),
                                                                       int(account.id))
-    counts = dict(_cart_assigned_counts.rows(int(user.id))) if items else {}
     entries = []
     for item in items:
         wanted = plan_code_of(item.plan_id)
         _, change, problems = validate_request(
             item.subscription, account, wanted, item.licenses, item.frequency,
-            assigned=counts.get(item.subscription_id, 0))
+            assigned=item.assigned)
         entries.append(CartEntry(item=item, subscription=item.subscription, change=change,
                                  problems=problems))
     return entries
