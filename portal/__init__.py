@@ -42,7 +42,6 @@ def create_app(test_config=None):
 
     db.init_app(app)
     i18n.init_app(app)
-    templating.init_app(app)
     throttle.init_app(app)  # before CSRF, so that every attempt counts
     http.init_app(app)  # before CSRF, so that an unreadable form is a bad request
     security.init_app(app)

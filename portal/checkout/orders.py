@@ -699,8 +699,8 @@ def _apply_line(order, account, user, line):
         currency=account.currency, now=utcnow(), id=line["subscription"], held=held)
     if updated != 1:
         raise StaleQuote([line["product_name"]])
-    new_order_line.create(order=order, subscription=line["subscription"],
-        product_name=line["product_name"],
+    new_order_line.create(
+        order=order, subscription=line["subscription"], product_name=line["product_name"],
         # A new subscription (expired trial) had nothing paid before: no old plan.
         old_plan=line["old_plan"], old_licenses=0 if line["is_new"] else line["old_licenses"],
         old_frequency=None if line["is_new"] else line["old_frequency"],

@@ -306,6 +306,13 @@ def _formatted(eval_ctx, text, variables):
 
 
 @pass_eval_context
+def formatted_message(eval_ctx, text, /, **variables):
+    """A message already translated, formatted as ``_`` formats it: templates compiled with
+    their messages translated (``portal.core.templating``) call it instead of ``_``."""
+    return _formatted(eval_ctx, text, variables)
+
+
+@pass_eval_context
 def _template_gettext(eval_ctx, string, /, **variables):
     """``_("...")`` and ``gettext`` in templates."""
     return _formatted(eval_ctx, translations().ugettext(string), variables)
@@ -347,7 +354,8 @@ def init_app(app):
         npgettext=_template_npgettext, newstyle=True)
     app.jinja_env.globals.update(
         _=_template_gettext, gettext=_template_gettext, ngettext=_template_ngettext,
-        pgettext=_template_pgettext, npgettext=_template_npgettext)
+        pgettext=_template_pgettext, npgettext=_template_npgettext,
+        formatted_message=formatted_message)
     app.jinja_env.filters.update(money=money, number=number, percent=percent, date=date)
     # a global, so that imported macros (which see no request context) reach it
     app.jinja_env.globals["country_options"] = country_options

@@ -9,8 +9,8 @@ its own) whose compiler sees the messages already translated (``FoldedMessages``
 - ``{{ _("Log out") }}``, a whole output tag, becomes template data: the translated text;
 - ``_("Company name")`` inside an expression becomes a string literal (marked safe where the
   template autoescapes, as ``_`` returns ``Markup`` there);
-- ``_("%(amount)s due", amount=...)`` becomes ``formatted_message("%(amount)s dovuti", ...)``:
-  only the formatting is left for render time.
+- ``_("%(amount)s due", amount=...)`` becomes ``formatted_message("%(amount)s dovuti", ...)``
+  (``portal.core.i18n``): only the formatting is left for render time.
 
 ``ngettext`` (its form depends on a number) and anything else stays a call at render time. The
 HTML is the same either way (``tests/test_templating.py`` renders every page both ways);
@@ -25,13 +25,10 @@ import threading
 
 from flask import current_app, has_app_context
 from flask.templating import Environment
-from jinja2 import pass_eval_context
 from jinja2.ext import Extension
 from jinja2.lexer import (TOKEN_BLOCK_BEGIN, TOKEN_COMMA, TOKEN_DATA, TOKEN_DOT, TOKEN_LPAREN,
                           TOKEN_NAME, TOKEN_PIPE, TOKEN_RPAREN, TOKEN_STRING,
                           TOKEN_VARIABLE_BEGIN, TOKEN_VARIABLE_END, Token)
-from markupsafe import Markup
-
 from portal.core.i18n import translations
 
 #: The names of ``gettext`` in templates (see ``portal.core.i18n.init_app``).
@@ -41,15 +38,6 @@ _NOT_A_CALL_AFTER = frozenset({"macro", "call", "import", "as", "set", "for", "i
 #: Overlays kept at most (one per catalog in use: a handful; beyond, templates compile as
 #: written rather than grow without bound).
 MAX_CATALOGS = 16
-
-
-@pass_eval_context
-def formatted_message(eval_ctx, text, /, **variables):
-    """An already translated message, formatted like ``_`` formats it (Jinja's newstyle
-    gettext: ``Markup`` when autoescaping, always a format string)."""
-    if eval_ctx.autoescape:
-        text = Markup(text)
-    return text % variables
 
 
 def _constant(text):
@@ -164,19 +152,17 @@ class PortalEnvironment(Environment):
 
     def get_template(self, name, parent=None, globals=None):
         """The template, from the overlay of the current catalog."""
-        _no_template_globals(globals)
-        environment = self._for_catalog()
-        if environment is not self:
-            return environment.get_template(name, parent, globals)
-        return super().get_template(name, parent, globals)
+        return self._load("get_template", name, parent, globals)
 
     def select_template(self, names, parent=None, globals=None):
         """The first template found, from the overlay of the current catalog."""
+        return self._load("select_template", names, parent, globals)
+
+    def _load(self, method, names, parent, globals):
+        """Jinja's ``method`` on the overlay of the current catalog (or on this environment)."""
         _no_template_globals(globals)
-        environment = self._for_catalog()
-        if environment is not self:
-            return environment.select_template(names, parent, globals)
-        return super().select_template(names, parent, globals)
+        return getattr(super(PortalEnvironment, self._for_catalog()), method)(
+            names, parent, globals)
 
     def _for_catalog(self):
         """The overlay of the current request's catalog; this environment for an overlay,
@@ -217,7 +203,3 @@ def _catalog_key(catalog):
     files = tuple(getattr(catalog, "files", None) or ())
     return files or id(catalog)
 
-
-def init_app(app):
-    """``formatted_message`` is what folded calls with variables call."""
-    app.jinja_env.globals["formatted_message"] = formatted_message

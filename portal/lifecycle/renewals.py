@@ -290,8 +290,8 @@ def _record_attempt(row, account, contact, status, code=None):
     """The renewal's charge attempt, beside the order's (for the activity and the limits)."""
     if row.due_cents > 0 and row.charge_key:
         new_payment_attempt.create(account=account.id, user=contact.id,
-                              idempotency_key=row.charge_key, amount_cents=row.due_cents,
-                              status=status, error_code=code[:50] if code else None)
+                                   idempotency_key=row.charge_key, amount_cents=row.due_cents,
+                                   status=status, error_code=code[:50] if code else None)
 
 
 def _fail(row_id, code, today):
