@@ -166,6 +166,27 @@ def test_renewal_receipt(renewal_ctx, smtp):
     assert "675,90\xa0€" in text and order.due_cents == 67590  # 50 € of credit used
 
 
+def test_every_billing_contact_gets_the_renewal_receipt_and_the_failures(renewal_ctx, smtp):
+    """The renewal order is recorded for the first billing contact; each active one is told,
+    in their own language, with the invoice attached to each receipt."""
+    from test_mail_links import second_contacts
+    luca, _sara = second_contacts()
+    save_card(GOOD)
+    assert run_billing(START).renewed == [1]
+    order = Order.select().order_by(Order.id.desc()).get()
+    assert order.user.email == GIULIA
+    deliver_pending()
+    assert sorted(to for to, _message in smtp.messages) == sorted([[GIULIA], [luca.email]])
+    [italian] = received(smtp, "Webinar rinnovato")
+    [english] = received(smtp, "Webinar renewed")
+    number = Invoice.get(Invoice.order == order.id).number
+    for message in (italian, english):
+        assert number in message["Subject"]
+        [pdf] = [part for part in message.iter_attachments()
+                 if part.get_content_type() == "application/pdf"]
+        assert pdf.get_content().startswith(b"%PDF")
+
+
 def test_renewal_failed_then_suspended(renewal_ctx, smtp):
     save_card(DECLINED)
     days = [START + dt.timedelta(days=d) for d in (0, 1, 3, 5)]

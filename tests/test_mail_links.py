@@ -361,3 +361,56 @@ def test_a_card_expiring_before_the_renewal_is_reminded_once_per_card(billing, s
     text = text_of(message)
     assert "11/2026" in text and "10 dicembre 2026" in text
     assert "https://portal.example.com/payment-methods" in text
+
+
+def second_contacts():
+    """Two of Rossi Eventi's members become billing contacts too: Luca, who reads English,
+    and Sara, whose user is deactivated. Giulia saves Italian (without a saved choice she
+    would read the account's language: its first billing contact's saved choice, Luca's)."""
+    User.update(locale="it").where(User.email == GIULIA).execute()
+    User.update(role="billing_contact", locale="en").where(
+        User.email == "luca.ferri@example.it").execute()
+    User.update(role="billing_contact", active=False).where(
+        User.email == "sara.conti@example.it").execute()
+    return (User.get(User.email == "luca.ferri@example.it"),
+            User.get(User.email == "sara.conti@example.it"))
+
+
+def test_every_active_billing_contact_is_reminded_in_their_language_once(billing, smtp):
+    luca, sara = second_contacts()
+    Subscription.update(status="trialing", period_end=TODAY + dt.timedelta(days=3),
+                        price_cents=None).where(Subscription.id == 2).execute()
+    assert run_billing(TODAY).reminders["trial_ending"] == 1
+    run_billing(TODAY + dt.timedelta(days=1))
+    rows = list(OutboxMessage.select().order_by(OutboxMessage.id))
+    assert [(row.recipient, row.key) for row in rows] == [
+        (GIULIA, "trial-ending:2:2026-11-29"),  # the key an earlier version wrote
+        (luca.email, f"trial-ending:2:2026-11-29:to:{luca.id}")]
+    deliver_pending()
+    [italian] = inbox_for(smtp, GIULIA)
+    assert italian["Subject"] == "La prova gratuita di Meeting termina il 29 novembre 2026"
+    [english] = inbox_for(smtp, luca.email)
+    assert english["Subject"] == "Your free trial of Meeting ends on November 29, 2026"
+    assert "Luca" in text_of(english)
+    assert inbox_for(smtp, sara.email) == []
+
+
+def test_a_reminder_written_before_for_the_first_contact_is_not_written_again(billing, smtp):
+    """A database whose first billing contact was reminded under the event's key (the
+    only key there was) reminds only the contacts added since."""
+    Subscription.update(status="trialing", period_end=TODAY + dt.timedelta(days=3),
+                        price_cents=None).where(Subscription.id == 2).execute()
+    run_billing(TODAY)
+    luca, _sara = second_contacts()
+    run_billing(TODAY + dt.timedelta(days=1))
+    assert [row.recipient for row in OutboxMessage.select().order_by(OutboxMessage.id)] == [
+        GIULIA, luca.email]
+
+
+def test_with_no_active_billing_contact_the_first_one_is_still_told(billing, smtp):
+    luca, _sara = second_contacts()
+    User.update(active=False).where(User.role == "billing_contact").execute()
+    Subscription.update(auto_renew=False).where(Subscription.id == 1).execute()
+    end = Subscription.get_by_id(1).period_end
+    run_billing(end - dt.timedelta(days=7))
+    assert [row.recipient for row in OutboxMessage.select()] == [GIULIA]

@@ -1,13 +1,13 @@
-"""Who and what the lifecycle acts on for an account: the billing contact its renewal
-orders and notices go to, and the card its renewals are charged to."""
+"""Who and what the lifecycle acts on for an account: the billing contacts its renewal
+orders are recorded for and its notices go to, and the card its renewals are charged to."""
 from portal.core.db import Prepared
 from portal.core.models import PaymentMethod, User
 
 # Their SQL built once (portal.core.db.Prepared): a billing run asks for thousands.
-_billing_contact = Prepared(
+_billing_contacts = Prepared(
     lambda account_id: User.select().where((User.account == account_id)
                                            & (User.role == "billing_contact"))
-    .order_by(User.id).limit(1))
+    .order_by(User.id))
 _default_method = Prepared(
     lambda account_id, gateway_name: PaymentMethod.select()
     .where((PaymentMethod.account == account_id) & (PaymentMethod.gateway == gateway_name))
@@ -15,9 +15,16 @@ _default_method = Prepared(
               PaymentMethod.id.desc()).limit(1))
 
 
-def billing_contact(account_id):
-    """Who a renewal order is recorded for: the account's first billing contact."""
-    return _billing_contact.first(account_id)
+def billing_contacts(account_id):
+    """The account's billing contacts, the first one first (a renewal order is recorded for
+    it); empty when the account has none."""
+    return _billing_contacts.rows(account_id)
+
+
+def recipients(contacts):
+    """Who the account's notices go to: every active billing contact, or the first one when
+    none is active (a notice about money is never dropped for want of an addressee)."""
+    return [user for user in contacts if user.active] or contacts[:1]
 
 
 def default_method(account_id, gateway_name):

@@ -2,9 +2,10 @@
 that ends in 3 days, automatic renewal off and the subscription expiring in 7 days, and the
 card renewals are charged to expiring before the next renewal (written 30 days before it).
 
-Each reminder is written once: its outbox key names the subscription (or card) and the date
-it is about, so a later run, or two runs at once, write nothing more; a new period or a new
-card is a new reminder. Only subscriptions whose date falls in the window are read, so a
+Each reminder goes to each of the account's billing contacts, once: its outbox key names the
+subscription (or card), the date it is about and the recipient (``portal.mail.messages``), so
+a later run, or two runs at once, write nothing more; a new period or a new card is a new
+reminder. Only subscriptions whose date falls in the window are read, so a
 run over many accounts reads few rows.
 """
 import datetime as dt
@@ -15,7 +16,7 @@ from portal.billing import card_lapses_before
 from portal.core.clock import today_in
 from portal.core.db import write_transaction
 from portal.core.models import Account, Product, Subscription
-from portal.lifecycle.contacts import billing_contact, default_method
+from portal.lifecycle.contacts import billing_contacts, default_method, recipients
 from portal.mail import messages as mail
 
 TRIAL_NOTICE = dt.timedelta(days=3)
@@ -55,19 +56,19 @@ def write_notices(today=None):
         method = default_method(account_id, gateway)
         if method and card_lapses_before(method.exp_year, method.exp_month,
                                          subscription.period_end):
-            contact = billing_contact(account_id)
-            if contact is not None:
+            contacts = billing_contacts(account_id)
+            if contacts:
                 with write_transaction():
-                    mail.card_expiring(method, subscription.period_end, contact)
+                    mail.card_expiring(method, subscription.period_end, recipients(contacts))
                 written["card_expiring"] += 1
     return written
 
 
 def remind(message, subscription):
-    """Write one reminder to the account's billing contact; 1 when there is one."""
-    contact = billing_contact(subscription.account_id)
-    if contact is None:
+    """Write one reminder to each of the account's billing contacts; 1 when it has any."""
+    contacts = billing_contacts(subscription.account_id)
+    if not contacts:
         return 0
     with write_transaction():
-        message(subscription, contact)
+        message(subscription, recipients(contacts))
     return 1

@@ -34,7 +34,7 @@ from portal.core.models import (Account, OrderReservation, PaymentMethod, Plan, 
 from portal.checkout.orders import reconcile_pending_orders
 from portal.customers.details import recheck_unchecked
 from portal.invoices.numbering import issue_invoice
-from portal.lifecycle.contacts import billing_contact, default_method
+from portal.lifecycle.contacts import billing_contacts, default_method, recipients
 from portal.lifecycle.notices import write_notices
 from portal.lifecycle.parallel import renew_in_processes
 from portal.mail.messages import renewal_failed, renewal_receipt, subscription_suspended
@@ -244,7 +244,8 @@ def _complete(row_id, reference, today):
         account = subscription.account
         if subscription.status == "active" and subscription.period_end != row.period_start:
             return _superseded(row, subscription, reference)
-        contact = billing_contact(account.id)
+        contacts = billing_contacts(account.id)
+        contact = contacts[0]
         order = new_order.create(
             account=account.id, user=contact.id,
             idempotency_key=f"renewal-{subscription.id}-{row.period_start.isoformat()}",
@@ -270,7 +271,8 @@ def _complete(row_id, reference, today):
               order_id=order.id, invoice=invoice.number, total_cents=row.total_cents,
               due_cents=row.due_cents, period_start=row.period_start.isoformat(),
               period_end=row.period_end.isoformat(), was=subscription.status)
-        renewal_receipt(order, invoice, row, subscription.product.name, contact, account)
+        renewal_receipt(order, invoice, row, subscription.product.name, recipients(contacts),
+                        account)
     return "completed"
 
 
@@ -302,8 +304,8 @@ def _fail(row_id, code, today):
             return None  # another run finished it
         account = subscription.account
         next_try = retry_date(row.period_start, row.attempts, retry_schedule())
-        contact = billing_contact(account.id)
-        _record_attempt(row, account, contact, "declined", code)
+        contacts = billing_contacts(account.id)
+        _record_attempt(row, account, contacts[0], "declined", code)
         if next_try is not None and subscription.status in ("active", "past_due"):
             Renewal.update(state="failed", error_code=code[:50], next_retry_on=next_try,
                            updated_at=utcnow()).where(Renewal.id == row.id).execute()
@@ -311,14 +313,15 @@ def _fail(row_id, code, today):
                 Subscription.id == subscription.id).execute()
             audit(account.id, None, "renewal.failed", subscription_id=subscription.id,
                   reason=code, amount_cents=row.due_cents, next_retry=next_try.isoformat())
-            renewal_failed(row, subscription, contact, code, next_try)
+            renewal_failed(row, subscription, recipients(contacts), code, next_try)
             return "failed"
-        _abandon(row, subscription, code)
+        _abandon(row, subscription, code, contacts)
         return "suspended"
 
 
-def _abandon(row, subscription, code):
-    """The last retry failed: suspend, and give the held credit back (lock held)."""
+def _abandon(row, subscription, code, contacts):
+    """The last retry failed: suspend, and give the held credit back (lock held); the
+    account's billing contacts are told."""
     account = subscription.account
     Renewal.update(state="abandoned", error_code=code[:50], next_retry_on=None,
                    updated_at=utcnow()).where(Renewal.id == row.id).execute()
@@ -327,7 +330,7 @@ def _abandon(row, subscription, code):
         Subscription.id == subscription.id).execute()
     audit(account.id, None, "subscription.suspended", subscription_id=subscription.id,
           reason=code, amount_cents=row.total_cents)
-    subscription_suspended(row, subscription, billing_contact(account.id), code)
+    subscription_suspended(row, subscription, recipients(contacts), code)
 
 
 def renew(subscription_id, gateway, today=None):

@@ -1,5 +1,12 @@
 """The portal's emails, one function per event; each is called inside the transaction that
-writes its event, and writes one outbox row under a key naming the event."""
+writes its event, and writes one outbox row per recipient under a key naming the event.
+
+The lifecycle's messages (renewal receipts and failures, suspensions, reminders) go to each
+of the account's billing contacts (``users``, see ``portal.lifecycle.contacts.recipients``).
+The first recipient's row keeps the event's key as it is; every other one's adds
+``:to:<user id>`` (``addressed``). One key per event and recipient: run twice, nothing more is
+written; and a database written when only the first billing contact was told keeps each of
+its reminders once."""
 import secrets
 
 from portal.accounts.links import invitation_token, reset_token
@@ -13,6 +20,12 @@ _order_lines = Prepared(
     lambda order_id: OrderLine.select(OrderLine, Plan)
     .join(Plan, on=(OrderLine.new_plan == Plan.id))
     .where(OrderLine.order == order_id).order_by(OrderLine.id), related=(OrderLine.new_plan,))
+
+
+def addressed(key, users):
+    """(user, outbox key) for each recipient of the event ``key``."""
+    return [(user, key if index == 0 else f"{key}:to:{user.id}")
+            for index, user in enumerate(users)]
 
 
 def _lines(order):
@@ -31,65 +44,74 @@ def order_receipt(order, invoice, user, account=None):
         invoice_url=portal_link("invoices.show", invoice_id=invoice.id))
 
 
-def renewal_receipt(order, invoice, renewal, product_name, user, account=None):
+def renewal_receipt(order, invoice, renewal, product_name, users, account=None):
     """A renewal charged: the new period, the amount charged and the invoice (``account``:
     the order's, when the caller has it at hand)."""
     account = account or Account.get_by_id(order.account_id)
-    write_message(
-        f"renewal-receipt:{order.id}", "renewal_receipt", user, invoice, order=order,
-        account=account, renewal=renewal, product_name=product_name, invoice=invoice,
-        invoice_number=invoice.number, lines=_lines(order),
-        invoice_url=portal_link("invoices.show", invoice_id=invoice.id))
+    lines = _lines(order)
+    for user, key in addressed(f"renewal-receipt:{order.id}", users):
+        write_message(
+            key, "renewal_receipt", user, invoice, order=order,
+            account=account, renewal=renewal, product_name=product_name, invoice=invoice,
+            invoice_number=invoice.number, lines=lines,
+            invoice_url=portal_link("invoices.show", invoice_id=invoice.id))
 
 
-def renewal_failed(renewal, subscription, user, code, next_retry):
+def renewal_failed(renewal, subscription, users, code, next_retry):
     """A declined renewal: the amount, why, the next automatic try and "Paga ora"."""
-    write_message(
-        f"renewal-failed:{subscription.id}:{renewal.period_start}:{renewal.attempts}", "renewal_failed", user,
-        account=subscription.account, renewal=renewal, product_name=subscription.product.name,
-        reason=code, next_retry=next_retry,
-        pay_url=portal_link("lifecycle.pay", subscription_id=subscription.id))
+    event = f"renewal-failed:{subscription.id}:{renewal.period_start}:{renewal.attempts}"
+    for user, key in addressed(event, users):
+        write_message(
+            key, "renewal_failed", user, account=subscription.account, renewal=renewal,
+            product_name=subscription.product.name, reason=code, next_retry=next_retry,
+            pay_url=portal_link("lifecycle.pay", subscription_id=subscription.id))
 
 
-def subscription_suspended(renewal, subscription, user, code):
+def subscription_suspended(renewal, subscription, users, code):
     """The last try failed: the subscription is suspended until it is paid."""
-    write_message(
-        f"subscription-suspended:{subscription.id}:{renewal.period_start}", "subscription_suspended", user,
-        account=subscription.account, renewal=renewal, product_name=subscription.product.name,
-        reason=code, pay_url=portal_link("lifecycle.pay", subscription_id=subscription.id))
+    event = f"subscription-suspended:{subscription.id}:{renewal.period_start}"
+    for user, key in addressed(event, users):
+        write_message(
+            key, "subscription_suspended", user, account=subscription.account,
+            renewal=renewal, product_name=subscription.product.name, reason=code,
+            pay_url=portal_link("lifecycle.pay", subscription_id=subscription.id))
 
 
-def trial_ending(subscription, user):
+def trial_ending(subscription, users):
     """A free trial ends in a few days: what happens then, and where to choose a plan."""
-    key = f"trial-ending:{subscription.id}:{subscription.period_end}"
-    if written(key):
-        return
-    write_message(
-        key, "trial_ending", user, account=subscription.account, subscription=subscription,
-        product_name=subscription.product.name, trial_end=subscription.period_end,
-        change_url=portal_link("change.edit", subscription_id=subscription.id))
+    event = f"trial-ending:{subscription.id}:{subscription.period_end}"
+    for user, key in addressed(event, users):
+        if not written(key):
+            write_message(
+                key, "trial_ending", user, account=subscription.account,
+                subscription=subscription, product_name=subscription.product.name,
+                trial_end=subscription.period_end,
+                change_url=portal_link("change.edit", subscription_id=subscription.id))
 
 
-def card_expiring(method, renewal_date, user):
+def card_expiring(method, renewal_date, users):
     """The card renewals are charged to expires before the next renewal."""
-    key = f"card-expiring:{method.id}:{renewal_date}"
-    if written(key):
-        return
-    write_message(
-        key, "card_expiring", user, account=Account.get_by_id(method.account_id),
-        method=method, last4=method.last4, renewal_date=renewal_date,
-        methods_url=portal_link("lifecycle.payment_methods"))
+    event = f"card-expiring:{method.id}:{renewal_date}"
+    account = None
+    for user, key in addressed(event, users):
+        if not written(key):
+            account = account or Account.get_by_id(method.account_id)
+            write_message(
+                key, "card_expiring", user, account=account, method=method,
+                last4=method.last4, renewal_date=renewal_date,
+                methods_url=portal_link("lifecycle.payment_methods"))
 
 
-def subscription_expiring(subscription, user):
+def subscription_expiring(subscription, users):
     """Automatic renewal is off and the period ends soon: the subscription will expire."""
-    key = f"subscription-expiring:{subscription.id}:{subscription.period_end}"
-    if written(key):
-        return
-    write_message(
-        key, "subscription_expiring", user, account=subscription.account,
-        subscription=subscription, product_name=subscription.product.name,
-        period_end=subscription.period_end, dashboard_url=portal_link("dashboard.index"))
+    event = f"subscription-expiring:{subscription.id}:{subscription.period_end}"
+    for user, key in addressed(event, users):
+        if not written(key):
+            write_message(
+                key, "subscription_expiring", user, account=subscription.account,
+                subscription=subscription, product_name=subscription.product.name,
+                period_end=subscription.period_end,
+                dashboard_url=portal_link("dashboard.index"))
 
 
 def invitation(invitation, inviter, account, day):
