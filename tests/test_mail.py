@@ -12,6 +12,7 @@ from portal.core.models import Invoice, Order, OutboxMessage, User, utcnow
 from portal.lifecycle.renewals import run_billing
 from portal.mail import delivery
 from portal.mail.delivery import CLAIM_TIMEOUT, deliver_pending
+from portal.mail.outbox import prune_bodies
 from test_checkout_support import add_to_cart, card_form, order_id_from, place, review
 from test_fatturapa import PDFTOTEXT_MISSING
 from test_renewals import DECLINED, GOOD, START, save_card
@@ -299,6 +300,79 @@ def test_the_command_delivers_once(mail_app, smtp):
     assert "sent: 0" in result.output and len(smtp.messages) == 1
 
 
+# ------------------------------------------------------------------ retention
+
+
+def age(row, days):
+    """Move ``row``'s writing ``days`` into the past."""
+    with db.connection_context():
+        OutboxMessage.update(created_at=row.created_at - dt.timedelta(days=days)).where(
+            OutboxMessage.id == row.id).execute()
+
+
+def test_settled_messages_older_than_the_retention_are_emptied_not_forgotten(mail_app, smtp):
+    """After MAIL_KEEP_DAYS a sent message keeps its key, kind, subject, recipient and dates
+    but not its content; a pending one is never touched; the event still writes nothing
+    twice."""
+    browser = login(mail_app)
+    order_id = order_id_from(place_seed_order(browser))
+    send(mail_app)
+    smtp.controller.stop()
+    add_to_cart(1, "webinar-pro", 7, "monthly")  # a second order, its receipt left pending
+    _html, fields = review(browser)
+    place(browser, fields)
+    sent, pending = outbox()
+    assert (sent.state, pending.state) == ("sent", "pending")
+    age(sent, 91)
+    age(pending, 91)
+    with mail_app.app_context():
+        with db.connection_context():
+            assert prune_bodies(keep_days=0) == 0  # 0 keeps everything
+            assert prune_bodies() == 1
+            assert prune_bodies() == 0
+    emptied, untouched = outbox()
+    assert (emptied.text_body, emptied.html_body, emptied.context) == ("", "", None)
+    assert emptied.subject == sent.subject and emptied.key == sent.key
+    assert (emptied.recipient, emptied.state, emptied.sent_at) == (
+        sent.recipient, "sent", sent.sent_at)
+    assert (untouched.context, untouched.state) == (pending.context, "pending")
+    with mail_app.app_context(), db.connection_context():
+        order = Order.get_by_id(order_id)
+        invoice = Invoice.get(Invoice.order == order_id)
+        from portal.mail.messages import order_receipt
+        order_receipt(order, invoice, order.user)  # the same event again
+    assert len(outbox()) == 2
+
+
+def test_pruning_goes_through_the_outbox_in_batches(mail_app, monkeypatch):
+    from portal.mail import outbox as outbox_module
+    monkeypatch.setattr(outbox_module, "PRUNE_BATCH", 2)
+    old = utcnow() - dt.timedelta(days=100)
+    with mail_app.app_context(), db.connection_context():
+        for n in range(5):
+            OutboxMessage.create(key=f"test:{n}", kind="order_receipt", recipient=GIULIA,
+                                 locale="it", subject=f"Messaggio {n}", text_body="testo",
+                                 html_body="<p>testo</p>", message_id=f"<{n}@example.com>",
+                                 state="failed" if n == 3 else "sent", created_at=old)
+        assert prune_bodies() == 5
+    assert [(row.subject, row.text_body) for row in outbox()] == [
+        (f"Messaggio {n}", "") for n in range(5)]
+
+
+def test_recent_messages_keep_their_content_and_the_command_says_what_it_emptied(mail_app,
+                                                                                 smtp):
+    place_seed_order(login(mail_app))
+    send(mail_app)
+    [row] = outbox()
+    age(row, 89)
+    result = mail_app.test_cli_runner().invoke(args=["mail", "prune"])
+    assert result.exit_code == 0 and "emptied: 0" in result.output
+    assert outbox()[0].text_body == row.text_body != ""
+    result = mail_app.test_cli_runner().invoke(args=["mail", "prune", "--days", "30"])
+    assert result.exit_code == 0 and "emptied: 1" in result.output
+    assert outbox()[0].text_body == ""
+
+
 # ------------------------------------------------------------------ Posta inviata
 
 
@@ -316,6 +390,12 @@ def test_development_keeps_mail_and_shows_it(make_app):
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "Importo addebitato" in html
     assert browser.get(f"/dev/mail/{row.id}/html").status_code == 200
+    age(row, 91)
+    with app.app_context(), db.connection_context():
+        assert prune_bodies() == 1
+    html = browser.get(f"/dev/mail/{row.id}").get_data(as_text=True)
+    assert "Di questo messaggio resta solo l'oggetto" in html and row.subject in html
+    assert "Importo addebitato" not in html
 
 
 def test_production_refuses_the_page_and_keeps_mail_pending(make_app):

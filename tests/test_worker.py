@@ -8,7 +8,7 @@ import time
 
 from portal.core.config import ROOT
 from portal.core.db import db
-from portal.core.models import Invoice, OutboxMessage, PaymentMethod, Subscription
+from portal.core.models import Invoice, OutboxMessage, PaymentMethod, Subscription, utcnow
 from portal.lifecycle.tasks import create_huey
 from portal.payments.gateway import CardDetails, get_gateway
 
@@ -33,6 +33,12 @@ def test_the_periodic_job_renews_what_is_due(make_app, tmp_path):
     assert huey.mail_send.call_local()["kept"] == 1  # the renewal receipt (development)
     with app.app_context(), db.connection_context():
         assert OutboxMessage.get().state == "sent"
+    due = [task.name for task in huey.read_periodic(dt.datetime(2026, 12, 11, 3, 17))]
+    assert "mail_prune" in due  # once a night
+    assert huey.mail_prune.call_local() == 0  # the receipt is recent: kept whole
+    with app.app_context(), db.connection_context():
+        OutboxMessage.update(created_at=utcnow() - dt.timedelta(days=91)).execute()
+    assert huey.mail_prune.call_local() == 1
 
 
 def test_the_worker_process_starts_and_stops(tmp_path):

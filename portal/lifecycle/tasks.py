@@ -1,5 +1,6 @@
-"""The worker's periodic jobs, with huey: ``billing run`` every ``BILLING_RUN_MINUTES``, and
-the email outbox delivered every ``MAIL_SEND_MINUTES`` (one by default).
+"""The worker's periodic jobs, with huey: ``billing run`` every ``BILLING_RUN_MINUTES``, the
+email outbox delivered every ``MAIL_SEND_MINUTES`` (one by default), and once a day (03:17 UTC)
+the content of emails settled more than ``MAIL_KEEP_DAYS`` ago emptied.
 
 huey keeps its schedule in a SQLite file beside the portal's data (``HUEY_SQLITE_PATH``,
 default ``instance/huey.sqlite3``), or in Redis when ``HUEY_REDIS_URL`` is set (several
@@ -14,6 +15,7 @@ from huey import RedisHuey, SqliteHuey, crontab
 from portal.core.db import db
 from portal.lifecycle.renewals import run_billing
 from portal.mail.delivery import deliver_pending
+from portal.mail.outbox import prune_bodies
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,16 @@ def create_huey(app):
             log.info("mail: %s", outcomes)
         return outcomes
 
+    @huey.periodic_task(crontab(minute="17", hour="3"), name="mail_prune")
+    def mail_prune():
+        """Empty the emails settled more than ``MAIL_KEEP_DAYS`` ago (the rows stay)."""
+        with app.app_context(), db.connection_context():
+            count = prune_bodies()
+        if count:
+            log.info("mail: %s old messages emptied", count)
+        return count
+
     huey.billing_run = billing_run
     huey.mail_send = mail_send
+    huey.mail_prune = mail_prune
     return huey

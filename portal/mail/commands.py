@@ -1,9 +1,11 @@
-"""``flask --app portal mail send``: deliver the pending emails once (also the worker's job)."""
+"""``flask --app portal mail send``: deliver the pending emails once; ``mail prune``: empty
+the messages settled more than ``MAIL_KEEP_DAYS`` ago (both also the worker's jobs)."""
 import click
 from flask.cli import AppGroup
 
 from portal.core.db import db
 from portal.mail.delivery import deliver_pending
+from portal.mail.outbox import prune_bodies
 
 mail_cli = AppGroup("mail", help="The outbox of emails.")
 
@@ -15,6 +17,16 @@ def send():
         outcomes = deliver_pending()
     for outcome, count in outcomes.items():
         click.echo(f"{outcome}: {count}")
+
+
+@mail_cli.command("prune")
+@click.option("--days", type=int, default=None,
+              help="Keep the content of the last DAYS days (default: MAIL_KEEP_DAYS).")
+def prune(days):
+    """Empty the content of the emails sent (or refused) more than MAIL_KEEP_DAYS days ago."""
+    with db.connection_context():
+        count = prune_bodies(keep_days=days)
+    click.echo(f"emptied: {count}")
 
 
 GROUPS = (mail_cli,)

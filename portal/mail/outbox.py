@@ -18,7 +18,7 @@ from flask import current_app, render_template
 from flask_babel import lazy_gettext as _l
 from peewee import Model
 
-from portal.core.db import PreparedInsert
+from portal.core.db import PreparedInsert, write_transaction
 from portal.core.i18n import date as format_date
 from portal.core.i18n import speaking
 from portal.core.models import ALL_MODELS, OutboxMessage, User, utcnow
@@ -168,3 +168,38 @@ def thaw(value):
             return Decimal(value["$decimal"])
         return {name: thaw(item) for name, item in value.items()}
     return value
+
+
+#: Rows emptied per transaction when pruning (a short hold of SQLite's write lock each).
+PRUNE_BATCH = 500
+
+
+def prune_bodies(now=None, keep_days=None):
+    """Empty what the messages settled long ago said; returns how many were emptied.
+
+    A message written more than ``MAIL_KEEP_DAYS`` days ago (90; 0 keeps everything) that
+    was sent, or refused for good, loses its bodies and its template values: a receipt or a
+    reminder carries names, amounts and addresses, and a year of renewals would otherwise
+    keep megabytes of them. The row itself stays, with its key, kind, subject, recipient,
+    state and dates: the key is what keeps an event from writing its message twice, however
+    old it is, and the subject says what was sent. Pending messages are never touched.
+    """
+    keep_days = current_app.config["MAIL_KEEP_DAYS"] if keep_days is None else keep_days
+    if not keep_days or keep_days <= 0:
+        return 0
+    cutoff = (now or utcnow()) - dt.timedelta(days=int(keep_days))
+    settled = ((OutboxMessage.state.in_(("sent", "failed")))
+               & (OutboxMessage.created_at < cutoff)
+               & ((OutboxMessage.text_body != "") | (OutboxMessage.html_body != "")
+                  | OutboxMessage.context.is_null(False)))
+    pruned, last = 0, 0
+    while True:  # in order of id, so that no batch reads again what the previous ones did
+        with write_transaction():
+            ids = [row_id for (row_id,) in OutboxMessage.select(OutboxMessage.id)
+                   .where(settled & (OutboxMessage.id > last))
+                   .order_by(OutboxMessage.id).limit(PRUNE_BATCH).tuples()]
+            if not ids:
+                return pruned
+            pruned += (OutboxMessage.update(text_body="", html_body="", context=None)
+                       .where(OutboxMessage.id.in_(ids) & settled).execute())
+            last = ids[-1]
