@@ -79,7 +79,7 @@ def arguments(shop):
         "portal.invoices.numbering._last_sequence": [(year,), (1999,)],
         "portal.invoices.numbering._order_lines": [(order.id,), (0,)],
         "portal.invoices.numbering._card": [(card.id,), (0,)],
-        "portal.lifecycle.contacts._billing_contact": [(mine,), (0,)],
+        "portal.lifecycle.contacts._billing_contacts": [(mine,), (0,)],
         "portal.lifecycle.contacts._default_method": [(mine, card.gateway),
                                                       (mine, "other-gateway"), (theirs, "x")],
         "portal.lifecycle.renewals._subscription": [(1,), (2,), (0,)],
