@@ -89,6 +89,26 @@ def test_the_pseudo_locale_folds_its_own_messages(make_app):
     assert crawl(app, browser) == len(PAGES) + len(FRAGMENTS)
 
 
+def test_the_pseudo_locale_reaches_the_messages_written_in_python(make_app):
+    """Flashed messages and form errors come from Python's gettext, not from a template."""
+    app = make_app(PSEUDO_LOCALE=True)
+    browser = Browser(app.test_client())
+    browser.login(GIULIA)
+    with db.connection_context():
+        User.update(locale=None).where(User.email == GIULIA).execute()
+    browser.post("/locale", {"locale": "qps", "next": "/"})
+    refused = browser.post("/profile", {"name": "", "locale": "it"})
+    assert refused.status_code == 422
+    assert pseudo_text("Enter your name.") in refused.get_data(as_text=True)
+    with app.test_request_context():
+        from flask import session
+        from flask_babel import gettext, lazy_gettext
+        session["locale"] = "qps"
+        assert gettext("Log out") == str(lazy_gettext("Log out")) == pseudo_text("Log out")
+        session["locale"] = "en"
+        assert gettext("Log out") == "Log out"
+
+
 def test_logged_out_pages_in_every_language(app, browser):
     for language in LANGUAGES:
         for path in ("/login", "/password/forgot", "/help/support"):

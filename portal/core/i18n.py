@@ -13,12 +13,34 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal, format_percent
 from babel.support import Translations
 from flask import current_app, g, has_request_context, request, session
-from flask_babel import Babel, force_locale, format_date, get_locale, get_translations
+from flask_babel import Babel, Domain, force_locale, format_date, get_locale, get_translations
 from flask_login import current_user
 from jinja2 import pass_eval_context
 from markupsafe import Markup
+from werkzeug.utils import cached_property
 
-babel = Babel()
+
+class PortalDomain(Domain):
+    """Flask-Babel's message domain, speaking the pseudo-locale too: the messages written in
+    Python (flashed messages, form errors, email subjects) are pseudo-translated like the
+    templates' (``translations``), so that one left out of the catalogs stands out there
+    as well."""
+
+    def get_translations(self):
+        if pseudo_locale_active():
+            return pseudo_translations(english_catalog_path())
+        return super().get_translations()
+
+
+class PortalBabel(Babel):
+    """Flask-Babel with ``PortalDomain`` as the application's message domain."""
+
+    @cached_property
+    def domain_instance(self):
+        return PortalDomain(domain=self.domain)
+
+
+babel = PortalBabel()
 
 
 def available_locales():
@@ -167,8 +189,7 @@ def translations():
     except RuntimeError:  # outside an application context
         return get_translations()
     if found is None:
-        found = g.translations = (pseudo_translations(english_catalog_path())
-                                  if pseudo_locale_active() else get_translations())
+        found = g.translations = get_translations()  # the pseudo-locale's: PortalDomain
     return found
 
 
