@@ -4,6 +4,8 @@ and 390 px, into screenshots/ with an index.html, for translators and reviewers.
 Runs the portal as an operator would (a temporary demo database, gunicorn on a loopback
 port, PORTAL_PSEUDO_LOCALE=1) and drives Debian's Chromium with Playwright. A page wider
 than its viewport (sideways scrolling) is reported and makes the command fail.
+``SCREENSHOT_LANGS="it en"`` shoots fewer languages, ``SCREENSHOT_PAGES="payment-methods"``
+fewer pages.
 """
 import html
 import os
@@ -24,6 +26,8 @@ LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking
                "--disable-component-update", "--disable-sync", "--no-first-run",
                "--disable-quic"]
 LANGS = os.environ.get("SCREENSHOT_LANGS", "it en de qps").split()
+#: Only these pages (names as in ``walk``), e.g. SCREENSHOT_PAGES="payment-methods profile".
+ONLY = set(os.environ.get("SCREENSHOT_PAGES", "").split())
 WIDTHS = [(1280, 800), (390, 844)]
 GIULIA, ANNA, PASSWORD = "giulia.rossi@example.it", "anna.bianchi@example.com", "demo1234"
 DECLINED = "4000 0000 0000 0002"
@@ -125,6 +129,8 @@ def walk(page):
         ("my-licenses", goto("/my-licenses")),
         ("cart", goto("/cart")),
         ("invoices", goto("/invoices")),
+        ("billing-details", goto("/billing-details")),
+        ("payment-methods", goto("/payment-methods")),
         ("activity", goto("/activity")),
         ("support", goto("/support")),
         ("profile", goto("/profile")),
@@ -153,6 +159,8 @@ def main():
                         login(page, GIULIA)
                         set_language(page, lang)
                         for name, action in walk(page):
+                            if ONLY and name not in ONLY:
+                                continue  # (a review step needs the steps before it)
                             action()
                             page.wait_for_load_state("networkidle")
                             file = f"{lang}-{width}-{name}.png"

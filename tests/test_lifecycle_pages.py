@@ -97,6 +97,42 @@ def test_saved_cards_add_default_and_remove(giulia):
     assert "Mastercard ending in 4444" in page and "Used for renewals" in page
 
 
+def test_a_card_saved_with_an_order_pays_the_renewals_until_another_is_chosen(giulia):
+    """The first card the account saves, here with an order, becomes the one renewals are
+    charged to; a second card added later does not take its place unasked."""
+    from test_checkout_support import add_to_cart, place, review
+    add_to_cart(1, "webinar-pro", 6, "monthly")
+    _html, fields = review(giulia)
+    assert place(giulia, fields, card_form()).status_code == 303
+    [visa] = methods()
+    assert visa.is_default
+    page = text(giulia.get("/payment-methods", headers=EN))
+    assert "Used for renewals" in page and "Use for renewals" not in page
+    refused = giulia.post(f"/payment-methods/{visa.id}/remove", headers=EN)
+    assert refused.status_code == 409 and "cannot be removed" in text(refused)
+    assert add_card(giulia, "5555 5555 5555 4444").status_code == 303
+    assert [m.is_default for m in methods()] == [True, False]
+    page = text(giulia.get("/payment-methods", headers=EN))
+    assert page.index("Visa ending in 4242") < page.index("Used for renewals") < page.index(
+        "Mastercard ending in 4444") < page.index("Use for renewals")
+
+
+def test_without_a_default_card_the_page_marks_the_one_renewals_use(giulia):
+    """A database where no card was ever made the default (cards saved with orders before
+    they became it): renewals use the newest card, and the page says so."""
+    assert add_card(giulia).status_code == 303
+    assert add_card(giulia, "5555 5555 5555 4444").status_code == 303
+    with db.connection_context():
+        PaymentMethod.update(is_default=False).execute()
+    visa, mastercard = methods()
+    page = text(giulia.get("/payment-methods", headers=EN))
+    assert page.index("Mastercard ending in 4444") < page.index("Used for renewals") < page.index(
+        "Visa ending in 4242") < page.index("Use for renewals")
+    refused = giulia.post(f"/payment-methods/{mastercard.id}/remove", headers=EN)
+    assert refused.status_code == 409
+    assert giulia.post(f"/payment-methods/{visa.id}/remove").status_code == 303
+
+
 def test_a_past_due_subscription_shows_a_banner_and_is_paid_now(app, giulia):
     add_card(giulia, "4000 0000 0000 0002")
     make_past_due(app)

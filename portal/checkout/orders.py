@@ -72,6 +72,7 @@ from portal.core.models import (
     new_payment_attempt,
     utcnow,
 )
+from portal.lifecycle.contacts import needs_default
 from portal.mail.messages import order_receipt
 from portal.payments.gateway import (CardInvalid, GatewayError, PaymentDeclined, card_problems,
                                      get_gateway)
@@ -651,7 +652,8 @@ def _write_order(reservation, charge, account):
         card = reservation.new_card
         method = PaymentMethod.create(account=account, gateway=card["gateway"], token=card["token"],
             brand=card["brand"], last4=card["last4"], exp_month=card["exp_month"],
-            exp_year=card["exp_year"], holder=card["holder"]).id
+            exp_year=card["exp_year"], holder=card["holder"],
+            is_default=needs_default(account)).id
         new_card = True
     order = new_order.create(
         account=account, user=user, idempotency_key=reservation.idempotency_key,

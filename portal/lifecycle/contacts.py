@@ -30,3 +30,11 @@ def recipients(contacts):
 def default_method(account_id, gateway_name):
     """The card renewals are charged to: the default one, else the newest saved card."""
     return _default_method.first(account_id, gateway_name)
+
+
+def needs_default(account_id):
+    """True when none of the account's cards is its default: a card saved now becomes it
+    (on the payment methods page, with an order, or with "Paga ora"), so that adding
+    another card later never moves the renewals to it unasked."""
+    return not PaymentMethod.select().where((PaymentMethod.account == account_id)
+                                            & PaymentMethod.is_default).exists()

@@ -12,6 +12,7 @@ from portal.core.db import write_transaction
 from portal.core.http import error_page, no_store, render, see_other
 from portal.core.i18n import date as format_date
 from portal.core.models import PaymentMethod, Subscription, audit, utcnow
+from portal.lifecycle.contacts import default_method, needs_default
 from portal.lifecycle.renewals import PayNowError, outstanding, pay_now
 from portal.lifecycle.forms import AutoRenewForm
 from portal.payments.forms import NewCardForm, PayNowForm
@@ -30,7 +31,8 @@ def gateway_name():
 
 
 def saved_methods(account_id):
-    """The account's saved cards, the default first."""
+    """The account's saved cards, the one renewals are charged to first: the default, else
+    the newest (the order ``portal.lifecycle.contacts.default_method`` picks it in)."""
     return list(PaymentMethod.select()
                 .where((PaymentMethod.account == account_id)
                        & (PaymentMethod.gateway == gateway_name()))
@@ -48,7 +50,11 @@ def renewals_ahead(account_id):
 def render_methods(status=200, **extra):
     """The payment methods page."""
     account = current_account()
-    context = dict(account=account, methods=saved_methods(account.id), form={}, errors={},
+    methods = saved_methods(account.id)
+    # The card renewals use is the one marked, even when none was chosen (a card saved
+    # with an order): the default, else the newest.
+    context = dict(account=account, methods=methods, form={}, errors={},
+                   renewal_card_id=methods[0].id if methods else None,
                    sandbox=gateway_name() == "sandbox")
     context.update(extra)
     return no_store(render("lifecycle/payment_methods.html", status=status, **context))
@@ -72,8 +78,7 @@ def add_payment_method():
     except CardInvalid as error:
         return render_methods(422, errors={error.field: error.code}, form=form.kept())
     with write_transaction():
-        first = not PaymentMethod.select().where(PaymentMethod.account == account.id).exists()
-        default = first or form.make_default.data
+        default = needs_default(account.id) or form.make_default.data
         if default:
             PaymentMethod.update(is_default=False).where(
                 PaymentMethod.account == account.id).execute()
@@ -115,13 +120,15 @@ def make_default(method_id):
 @bp.post("/payment-methods/<int:method_id>/remove")
 @self_service_required
 def remove_payment_method(method_id):
-    """Remove a card; the default card stays while a subscription will renew."""
+    """Remove a card; the card renewals use stays while a subscription will renew."""
     account = current_account()
     with write_transaction():
         method = account_method(account.id, method_id)
         if method is None:
             return see_other(url_for("lifecycle.payment_methods"))  # removed already
-        if method.is_default and renewals_ahead(account.id):
+        renewal_card = default_method(account.id, gateway_name())
+        if renewal_card is not None and method.id == renewal_card.id and renewals_ahead(
+                account.id):
             return render_methods(409, notice="default_in_use")
         method.delete_instance()
         audit(account.id, current_user.id, "payment_method.removed",
@@ -218,8 +225,7 @@ def pay(subscription_id):
             return render_pay(subscription, 422, errors={error.field: error.code},
                               form=dict(form.kept(), payment_method="new"))
         with write_transaction():
-            default = not PaymentMethod.select().where(
-                PaymentMethod.account == subscription.account_id).exists()
+            default = needs_default(subscription.account_id)
             method = PaymentMethod.create(
                 account=subscription.account_id, gateway=gateway.name, token=token.token,
                 brand=token.brand, last4=token.last4, exp_month=token.exp_month,
