@@ -235,3 +235,27 @@ def test_summary_updates_replace_the_address_instead_of_adding_history(server, o
     expect(page).to_have_url(re.compile(r"plan=webinar-pro&licenses=6"))
     page.go_back()
     expect(page).to_have_url(re.compile(r"/$"))
+
+
+@pytest.mark.parametrize("viewport", [PHONE, NARROWEST], ids=["390", "320"])
+def test_an_invoice_and_its_downloads_are_all_in_view_on_a_phone(fresh_server, open_page,
+                                                                 viewport):
+    """The invoice list is a card per invoice on a phone: nothing waits off to the side."""
+    page, flow = logged_in(fresh_server, open_page, f"ux-invoices-{viewport['width']}",
+                           viewport)
+    to_review(flow)
+    flow.pay_with_card(SUCCESS_CARD)
+    flow.place_order()
+    expect(page).to_have_url(re.compile(r"/orders/\d+$"))
+    page.goto("/invoices")
+    row = page.locator("#invoice-list tbody tr")
+    expect(row).to_have_count(1)
+    paid = row.locator("td[data-label]")
+    label = paid.evaluate("cell => getComputedStyle(cell, '::before').content")
+    assert "Pagato con carta" in label  # the column's heading is hidden on a phone
+    for part in (paid, row.get_by_role("link", name=re.compile("PDF")),
+                 row.get_by_role("link", name=re.compile("XML"))):
+        box = part.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"], part
+    assert page_width(page) <= viewport["width"]
+    check_page(page, f"ux-invoices-it-{viewport['width']}", "it")
