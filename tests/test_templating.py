@@ -75,13 +75,19 @@ def test_every_page_is_the_same_folded_or_translated_at_render_time(app, giulia,
     assert any(f"/{language}/LC_MESSAGES/messages.mo" in key[0] for key in catalogs)
 
 
-def test_the_pseudo_locale_folds_its_own_messages(make_app):
+def pseudo_browser(make_app):
+    """(app, Giulia's browser) with the pseudo-locale chosen."""
     app = make_app(PSEUDO_LOCALE=True)
     browser = Browser(app.test_client())
     browser.login(GIULIA)
     with db.connection_context():
         User.update(locale=None).where(User.email == GIULIA).execute()
     browser.post("/locale", {"locale": "qps", "next": "/"})
+    return app, browser
+
+
+def test_the_pseudo_locale_folds_its_own_messages(make_app):
+    app, browser = pseudo_browser(make_app)
     add_to_cart(2, "webinar-standard", 7, "annual")  # the review page, not a redirect
     folded, plain = both_ways(app, lambda: page(browser, "/"))
     assert folded == plain
@@ -91,12 +97,7 @@ def test_the_pseudo_locale_folds_its_own_messages(make_app):
 
 def test_the_pseudo_locale_reaches_the_messages_written_in_python(make_app):
     """Flashed messages and form errors come from Python's gettext, not from a template."""
-    app = make_app(PSEUDO_LOCALE=True)
-    browser = Browser(app.test_client())
-    browser.login(GIULIA)
-    with db.connection_context():
-        User.update(locale=None).where(User.email == GIULIA).execute()
-    browser.post("/locale", {"locale": "qps", "next": "/"})
+    app, browser = pseudo_browser(make_app)
     refused = browser.post("/profile", {"name": "", "locale": "it"})
     assert refused.status_code == 422
     assert pseudo_text("Enter your name.") in refused.get_data(as_text=True)

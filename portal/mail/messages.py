@@ -77,41 +77,35 @@ def subscription_suspended(renewal, subscription, users, code):
             pay_url=portal_link("lifecycle.pay", subscription_id=subscription.id))
 
 
-def trial_ending(subscription, users):
-    """A free trial ends in a few days: what happens then, and where to choose a plan."""
-    event = f"trial-ending:{subscription.id}:{subscription.period_end}"
+def _remind(event, kind, users, **values):
+    """A reminder to each recipient, once: ``billing run`` asks again every day of its
+    window, so each key is looked up before its message is prepared."""
     for user, key in addressed(event, users):
         if not written(key):
-            write_message(
-                key, "trial_ending", user, account=subscription.account,
-                subscription=subscription, product_name=subscription.product.name,
-                trial_end=subscription.period_end,
-                change_url=portal_link("change.edit", subscription_id=subscription.id))
+            write_message(key, kind, user, **values)
+
+
+def trial_ending(subscription, users):
+    """A free trial ends in a few days: what happens then, and where to choose a plan."""
+    _remind(f"trial-ending:{subscription.id}:{subscription.period_end}", "trial_ending", users,
+            account=subscription.account, subscription=subscription,
+            product_name=subscription.product.name, trial_end=subscription.period_end,
+            change_url=portal_link("change.edit", subscription_id=subscription.id))
 
 
 def card_expiring(method, renewal_date, users):
     """The card renewals are charged to expires before the next renewal."""
-    event = f"card-expiring:{method.id}:{renewal_date}"
-    account = None
-    for user, key in addressed(event, users):
-        if not written(key):
-            account = account or Account.get_by_id(method.account_id)
-            write_message(
-                key, "card_expiring", user, account=account, method=method,
-                last4=method.last4, renewal_date=renewal_date,
-                methods_url=portal_link("lifecycle.payment_methods"))
+    _remind(f"card-expiring:{method.id}:{renewal_date}", "card_expiring", users,
+            account=Account.get_by_id(method.account_id), method=method, last4=method.last4,
+            renewal_date=renewal_date, methods_url=portal_link("lifecycle.payment_methods"))
 
 
 def subscription_expiring(subscription, users):
     """Automatic renewal is off and the period ends soon: the subscription will expire."""
-    event = f"subscription-expiring:{subscription.id}:{subscription.period_end}"
-    for user, key in addressed(event, users):
-        if not written(key):
-            write_message(
-                key, "subscription_expiring", user, account=subscription.account,
-                subscription=subscription, product_name=subscription.product.name,
-                period_end=subscription.period_end,
-                dashboard_url=portal_link("dashboard.index"))
+    _remind(f"subscription-expiring:{subscription.id}:{subscription.period_end}",
+            "subscription_expiring", users, account=subscription.account,
+            subscription=subscription, product_name=subscription.product.name,
+            period_end=subscription.period_end, dashboard_url=portal_link("dashboard.index"))
 
 
 def invitation(invitation, inviter, account, day):
