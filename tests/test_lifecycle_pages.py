@@ -117,6 +117,19 @@ def test_a_card_saved_with_an_order_pays_the_renewals_until_another_is_chosen(gi
         "Mastercard ending in 4444") < page.index("Use for renewals")
 
 
+def test_a_default_card_of_another_gateway_does_not_count(giulia):
+    """Renewals only use cards of the configured gateway: the first card saved with it
+    becomes the default even though a card of an earlier provider was one."""
+    with db.connection_context():
+        PaymentMethod.create(account=1, gateway="earlier-provider", token="tok_old",
+                             brand="visa", last4="1111", exp_month=12, exp_year=2030,
+                             holder="Giulia Rossi", is_default=True)
+    assert add_card(giulia).status_code == 303
+    assert add_card(giulia, "5555 5555 5555 4444").status_code == 303
+    assert [(m.last4, m.is_default) for m in methods()] == [
+        ("1111", True), ("4242", True), ("4444", False)]
+
+
 def test_without_a_default_card_the_page_marks_the_one_renewals_use(giulia):
     """A database where no card was ever made the default (cards saved with orders before
     they became it): renewals use the newest card, and the page says so."""
@@ -150,6 +163,9 @@ def test_a_past_due_subscription_shows_a_banner_and_is_paid_now(app, giulia):
     assert declined.status_code == 402 and "declined" in text(declined)
     paid = giulia.post("/subscriptions/1/pay", card_form(), headers=EN)
     assert paid.status_code == 303
+    # the declined card paid the renewals; the card that paid now does
+    assert [(m.last4, m.is_default) for m in methods()] == [("0002", False), ("4242", True)]
+    assert "Renewals will be charged to this card." in text(giulia.get("/", headers=EN))
     with db.connection_context():
         sub = Subscription.get_by_id(1)
         assert (sub.status, sub.period_end) == ("active", dt.date(2027, 1, 10))

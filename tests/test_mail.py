@@ -6,7 +6,7 @@ import subprocess
 import pytest
 from aiosmtpd.controller import Controller
 
-from conftest import GIULIA
+from conftest import GIULIA, statements
 from portal.core.db import db
 from portal.core.models import Invoice, Order, OutboxMessage, User, utcnow
 from portal.lifecycle.renewals import run_billing
@@ -188,6 +188,22 @@ def test_every_billing_contact_gets_the_renewal_receipt_and_the_failures(renewal
         assert pdf.get_content().startswith(b"%PDF")
 
 
+def test_every_billing_contact_is_told_of_a_declined_renewal_and_the_suspension(renewal_ctx,
+                                                                                smtp):
+    from test_mail_links import second_contacts
+    luca, _sara = second_contacts()
+    save_card(DECLINED)
+    for day in (START + dt.timedelta(days=d) for d in (0, 1, 3, 5)):
+        run_billing(day)
+    rows = [(row.kind, row.recipient) for row in outbox()]
+    assert rows == [(kind, to) for kind in ["renewal_failed"] * 3 + ["subscription_suspended"]
+                    for to in (GIULIA, luca.email)]
+    deliver_pending()
+    assert len(received(smtp, "Payment for Webinar failed")) == 3  # Luca's, in English
+    assert len(received(smtp, "Pagamento di Webinar non riuscito")) == 3
+    assert len(received(smtp, "Webinar has been suspended")) == 1
+
+
 def test_renewal_failed_then_suspended(renewal_ctx, smtp):
     save_card(DECLINED)
     days = [START + dt.timedelta(days=d) for d in (0, 1, 3, 5)]
@@ -344,7 +360,7 @@ def test_settled_messages_older_than_the_retention_are_emptied_not_forgotten(mai
     assert len(outbox()) == 2
 
 
-def test_pruning_goes_through_the_outbox_in_batches(mail_app, monkeypatch):
+def test_pruning_goes_through_the_outbox_in_batches(mail_app, monkeypatch, count_queries):
     from portal.mail import outbox as outbox_module
     monkeypatch.setattr(outbox_module, "PRUNE_BATCH", 2)
     old = utcnow() - dt.timedelta(days=100)
@@ -354,7 +370,10 @@ def test_pruning_goes_through_the_outbox_in_batches(mail_app, monkeypatch):
                                  locale="it", subject=f"Messaggio {n}", text_body="testo",
                                  html_body="<p>testo</p>", message_id=f"<{n}@example.com>",
                                  state="failed" if n == 3 else "sent", created_at=old)
-        assert prune_bodies() == 5
+        with count_queries() as queries:
+            assert prune_bodies() == 5
+        updates = [sql for sql in statements(queries) if sql.lstrip("('").startswith("UPDATE")]
+        assert len(updates) == 3  # 2 + 2 + 1, each batch its own transaction
     assert [(row.subject, row.text_body) for row in outbox()] == [
         (f"Messaggio {n}", "") for n in range(5)]
 

@@ -383,8 +383,9 @@ def test_every_active_billing_contact_is_reminded_in_their_language_once(billing
     assert run_billing(TODAY).reminders["trial_ending"] == 1
     run_billing(TODAY + dt.timedelta(days=1))
     rows = list(OutboxMessage.select().order_by(OutboxMessage.id))
+    giulia = User.get(User.email == GIULIA)
     assert [(row.recipient, row.key) for row in rows] == [
-        (GIULIA, "trial-ending:2:2026-11-29"),  # the key an earlier version wrote
+        (GIULIA, f"trial-ending:2:2026-11-29:to:{giulia.id}"),
         (luca.email, f"trial-ending:2:2026-11-29:to:{luca.id}")]
     deliver_pending()
     [italian] = inbox_for(smtp, GIULIA)
@@ -395,16 +396,38 @@ def test_every_active_billing_contact_is_reminded_in_their_language_once(billing
     assert inbox_for(smtp, sara.email) == []
 
 
-def test_a_reminder_written_before_for_the_first_contact_is_not_written_again(billing, smtp):
-    """A database whose first billing contact was reminded under the event's key (the
-    only key there was) reminds only the contacts added since."""
+def test_a_reminder_written_before_counts_for_the_address_it_went_to(billing, smtp):
+    """A database where the first billing contact was reminded under the event's key alone
+    (when only that contact was told): she is not reminded again, the others are."""
     Subscription.update(status="trialing", period_end=TODAY + dt.timedelta(days=3),
                         price_cents=None).where(Subscription.id == 2).execute()
-    run_billing(TODAY)
+    OutboxMessage.create(key="trial-ending:2:2026-11-29", account=1, kind="trial_ending",
+                         recipient=GIULIA, locale="it", subject="", text_body="",
+                         html_body="", message_id="<earlier@example.com>", state="sent")
     luca, _sara = second_contacts()
+    run_billing(TODAY)
     run_billing(TODAY + dt.timedelta(days=1))
     assert [row.recipient for row in OutboxMessage.select().order_by(OutboxMessage.id)] == [
         GIULIA, luca.email]
+
+
+def test_contacts_changing_within_the_window_are_each_reminded_once(billing, smtp):
+    """Giulia is deactivated on the first day of the window and active again on the next;
+    a member with a lower id than Luca's becomes a billing contact meanwhile. Each is
+    reminded once, whatever the order of the contacts on each day."""
+    luca, _sara = second_contacts()
+    User.update(active=False).where(User.email == GIULIA).execute()
+    Subscription.update(status="trialing", period_end=TODAY + dt.timedelta(days=3),
+                        price_cents=None).where(Subscription.id == 2).execute()
+    run_billing(TODAY)
+    User.update(active=True).where(User.email == GIULIA).execute()
+    laura = User.get(User.email == "laura.neri@example.it")
+    assert laura.id < luca.id
+    User.update(role="billing_contact").where(User.id == laura.id).execute()
+    run_billing(TODAY + dt.timedelta(days=1))
+    run_billing(TODAY + dt.timedelta(days=2))
+    recipients = [row.recipient for row in OutboxMessage.select().order_by(OutboxMessage.id)]
+    assert recipients == [luca.email, GIULIA, laura.email]
 
 
 def test_with_no_active_billing_contact_the_first_one_is_still_told(billing, smtp):

@@ -653,7 +653,7 @@ def _write_order(reservation, charge, account):
         method = PaymentMethod.create(account=account, gateway=card["gateway"], token=card["token"],
             brand=card["brand"], last4=card["last4"], exp_month=card["exp_month"],
             exp_year=card["exp_year"], holder=card["holder"],
-            is_default=needs_default(account)).id
+            is_default=needs_default(account, card["gateway"])).id
         new_card = True
     order = new_order.create(
         account=account, user=user, idempotency_key=reservation.idempotency_key,

@@ -79,8 +79,9 @@ DEFAULTS = {
     "MAIL_TIMEOUT": 30,  # seconds the SMTP server may take to answer
     # The worker delivers pending email this often (minutes).
     "MAIL_SEND_MINUTES": 1,
-    # Days after which a sent (or refused) email's content is emptied; the row stays, so the
-    # event still never writes it twice. 0 keeps everything (portal.mail.outbox.prune_bodies).
+    # Days after its writing that a sent (or refused) email's content is emptied; the row
+    # stays, so the event still never writes it twice. 0 keeps everything
+    # (portal.mail.outbox.prune_bodies).
     "MAIL_KEEP_DAYS": 90,
 }
 

@@ -32,9 +32,10 @@ def default_method(account_id, gateway_name):
     return _default_method.first(account_id, gateway_name)
 
 
-def needs_default(account_id):
-    """True when none of the account's cards is its default: a card saved now becomes it
-    (on the payment methods page, with an order, or with "Paga ora"), so that adding
+def needs_default(account_id, gateway_name):
+    """True when none of the account's cards with ``gateway_name`` is its default: a card
+    saved now becomes it (on the payment methods page or with an order), so that adding
     another card later never moves the renewals to it unasked."""
     return not PaymentMethod.select().where((PaymentMethod.account == account_id)
+                                            & (PaymentMethod.gateway == gateway_name)
                                             & PaymentMethod.is_default).exists()

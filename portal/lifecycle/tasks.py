@@ -1,6 +1,6 @@
 """The worker's periodic jobs, with huey: ``billing run`` every ``BILLING_RUN_MINUTES``, the
 email outbox delivered every ``MAIL_SEND_MINUTES`` (one by default), and once a day (03:17 UTC)
-the content of emails settled more than ``MAIL_KEEP_DAYS`` ago emptied.
+the content of emails written more than ``MAIL_KEEP_DAYS`` days ago and since sent emptied.
 
 huey keeps its schedule in a SQLite file beside the portal's data (``HUEY_SQLITE_PATH``,
 default ``instance/huey.sqlite3``), or in Redis when ``HUEY_REDIS_URL`` is set (several
@@ -55,7 +55,8 @@ def create_huey(app):
 
     @huey.periodic_task(crontab(minute="17", hour="3"), name="mail_prune")
     def mail_prune():
-        """Empty the emails settled more than ``MAIL_KEEP_DAYS`` ago (the rows stay)."""
+        """Empty the emails written more than ``MAIL_KEEP_DAYS`` days ago and since sent or
+        refused (the rows stay)."""
         with app.app_context(), db.connection_context():
             count = prune_bodies()
         if count:

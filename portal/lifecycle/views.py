@@ -78,10 +78,11 @@ def add_payment_method():
     except CardInvalid as error:
         return render_methods(422, errors={error.field: error.code}, form=form.kept())
     with write_transaction():
-        default = needs_default(account.id) or form.make_default.data
-        if default:
+        default = needs_default(account.id, gateway_name()) or form.make_default.data
+        if default:  # one default per gateway: the one the renewals with it use
             PaymentMethod.update(is_default=False).where(
-                PaymentMethod.account == account.id).execute()
+                (PaymentMethod.account == account.id)
+                & (PaymentMethod.gateway == gateway_name())).execute()
         method = PaymentMethod.create(
             account=account.id, gateway=gateway_name(), token=token.token, brand=token.brand,
             last4=token.last4, exp_month=token.exp_month, exp_year=token.exp_year,
@@ -90,6 +91,15 @@ def add_payment_method():
               payment_method_id=method.id, brand=method.brand, last4=method.last4)
     flash(_("The card has been saved."), "success")
     return see_other(url_for("lifecycle.payment_methods"))
+
+
+def use_for_renewals(account_id, method):
+    """``method`` pays the account's renewals from now on (in the caller's transaction)."""
+    PaymentMethod.update(is_default=(PaymentMethod.id == method.id)).where(
+        (PaymentMethod.account == account_id)
+        & (PaymentMethod.gateway == method.gateway)).execute()
+    audit(account_id, current_user.id, "payment_method.default",
+          payment_method_id=method.id, brand=method.brand, last4=method.last4)
 
 
 def account_method(account_id, method_id):
@@ -109,10 +119,7 @@ def make_default(method_id):
             return error_page(404, _("Page not found"),
                               _("The page you asked for does not exist or is not available "
                                 "to your account."))
-        PaymentMethod.update(is_default=(PaymentMethod.id == method.id)).where(
-            PaymentMethod.account == account.id).execute()
-        audit(account.id, current_user.id, "payment_method.default",
-              payment_method_id=method.id, brand=method.brand, last4=method.last4)
+        use_for_renewals(account.id, method)
     flash(_("Renewals will be charged to this card."), "success")
     return see_other(url_for("lifecycle.payment_methods"))
 
@@ -225,7 +232,7 @@ def pay(subscription_id):
             return render_pay(subscription, 422, errors={error.field: error.code},
                               form=dict(form.kept(), payment_method="new"))
         with write_transaction():
-            default = needs_default(subscription.account_id)
+            default = needs_default(subscription.account_id, gateway.name)
             method = PaymentMethod.create(
                 account=subscription.account_id, gateway=gateway.name, token=token.token,
                 brand=token.brand, last4=token.last4, exp_month=token.exp_month,
@@ -245,6 +252,11 @@ def pay(subscription_id):
     if state == "completed":
         flash(_("Thank you: %(product)s is paid and active.", product=subscription.product.name),
               "success")
+        if not method.is_default:
+            # The renewal card was just declined: the card that paid pays the next ones.
+            with write_transaction():
+                use_for_renewals(subscription.account_id, method)
+            flash(_("Renewals will be charged to this card."), "success")
         return see_other(url_for("dashboard.index"))
     subscription = account_subscription(subscription_id)
     row = outstanding(subscription)

@@ -1,5 +1,6 @@
 """``flask --app portal mail send``: deliver the pending emails once; ``mail prune``: empty
-the messages settled more than ``MAIL_KEEP_DAYS`` ago (both also the worker's jobs)."""
+the messages written more than ``MAIL_KEEP_DAYS`` days ago and since sent or refused (both
+also the worker's jobs)."""
 import click
 from flask.cli import AppGroup
 
@@ -23,7 +24,7 @@ def send():
 @click.option("--days", type=int, default=None,
               help="Keep the content of the last DAYS days (default: MAIL_KEEP_DAYS).")
 def prune(days):
-    """Empty the content of the emails sent (or refused) more than MAIL_KEEP_DAYS days ago."""
+    """Empty the emails written more than MAIL_KEEP_DAYS days ago and since sent (or refused)."""
     with db.connection_context():
         count = prune_bodies(keep_days=days)
     click.echo(f"emptied: {count}")

@@ -2,11 +2,11 @@
 writes its event, and writes one outbox row per recipient under a key naming the event.
 
 The lifecycle's messages (renewal receipts and failures, suspensions, reminders) go to each
-of the account's billing contacts (``users``, see ``portal.lifecycle.contacts.recipients``).
-The first recipient's row keeps the event's key as it is; every other one's adds
-``:to:<user id>`` (``addressed``). One key per event and recipient: run twice, nothing more is
-written; and a database written when only the first billing contact was told keeps each of
-its reminders once."""
+of the account's billing contacts (``users``, see ``portal.lifecycle.contacts.recipients``),
+under the event's key and ``:to:<user id>`` (``addressed``): one key per event and recipient,
+however the contacts change between two runs. A reminder written before the lifecycle told
+every billing contact has the event's key alone; it counts as written for the address it
+was sent to (``_remind``)."""
 import secrets
 
 from portal.accounts.links import invitation_token, reset_token
@@ -24,8 +24,7 @@ _order_lines = Prepared(
 
 def addressed(key, users):
     """(user, outbox key) for each recipient of the event ``key``."""
-    return [(user, key if index == 0 else f"{key}:to:{user.id}")
-            for index, user in enumerate(users)]
+    return [(user, f"{key}:to:{user.id}") for user in users]
 
 
 def _lines(order):
@@ -79,9 +78,11 @@ def subscription_suspended(renewal, subscription, users, code):
 
 def _remind(event, kind, users, **values):
     """A reminder to each recipient, once: ``billing run`` asks again every day of its
-    window, so each key is looked up before its message is prepared."""
+    window, so each key is looked up before its message is prepared (with the event's key
+    alone, as a reminder was written before every billing contact was told, for the
+    address it went to)."""
     for user, key in addressed(event, users):
-        if not written(key):
+        if not written(key, legacy=(event, user.email)):
             write_message(key, kind, user, **values)
 
 

@@ -88,10 +88,14 @@ def write_message(key, kind, user, attach=None, locale=None, **values):
                      attach=attach, recipient=user, **values)
 
 
-def written(key):
+def written(key, legacy=None):
     """True when the event ``key`` already wrote its message (checked before the work of
-    preparing one that would be ignored)."""
-    return OutboxMessage.select().where(OutboxMessage.key == key).exists()
+    preparing one that would be ignored); ``legacy``: (an earlier form of the key, the
+    address it must have been written for to count)."""
+    found = OutboxMessage.key == key
+    if legacy is not None:
+        found |= (OutboxMessage.key == legacy[0]) & (OutboxMessage.recipient == legacy[1])
+    return OutboxMessage.select().where(found).exists()
 
 
 def subject_values(values):

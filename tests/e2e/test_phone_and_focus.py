@@ -250,10 +250,11 @@ def test_an_invoice_and_its_downloads_are_all_in_view_on_a_phone(fresh_server, o
     page.goto("/invoices")
     row = page.locator("#invoice-list tbody tr")
     expect(row).to_have_count(1)
-    paid = row.locator("td[data-label]")
-    label = paid.evaluate("cell => getComputedStyle(cell, '::before').content")
-    assert "Pagato con carta" in label  # the column's heading is hidden on a phone
-    for part in (paid, row.get_by_role("link", name=re.compile("PDF")),
+    total, paid = row.locator("td[data-label]").all()
+    for cell, label in ((total, "Totale"), (paid, "Pagato con carta")):
+        # the column headings are hidden on a phone: each figure is named before it
+        assert label in cell.evaluate("cell => getComputedStyle(cell, '::before').content")
+    for part in (total, paid, row.get_by_role("link", name=re.compile("PDF")),
                  row.get_by_role("link", name=re.compile("XML"))):
         box = part.bounding_box()
         assert box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"], part
