@@ -202,4 +202,3 @@ def _catalog_key(catalog):
     so both share one overlay), else the object itself (the in-memory pseudo-locale)."""
     files = tuple(getattr(catalog, "files", None) or ())
     return files or id(catalog)
-

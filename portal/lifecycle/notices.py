@@ -5,8 +5,8 @@ card renewals are charged to expiring before the next renewal (written 30 days b
 Each reminder goes to each of the account's billing contacts, once: its outbox key names the
 subscription (or card), the date it is about and the recipient (``portal.mail.messages``), so
 a later run, or two runs at once, write nothing more; a new period or a new card is a new
-reminder. Only subscriptions whose date falls in the window are read, so a
-run over many accounts reads few rows.
+reminder. Only subscriptions whose date falls in the window are read, so a run over many
+accounts reads few rows.
 """
 import datetime as dt
 
