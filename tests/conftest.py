@@ -32,7 +32,10 @@ BASE_CONFIG = {"TESTING": True, "SECRET_KEY": "test-secret",
                "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
                # Never the real VIES: nothing listens there (tests that need answers use the
                # ``vies`` fixture, a local fake service).
-               "VIES_URL": "http://127.0.0.1:9/vies", "VIES_TIMEOUT": 0.5}
+               "VIES_URL": "http://127.0.0.1:9/vies", "VIES_TIMEOUT": 0.5,
+               # Orders charged in the request: one request, one outcome
+               # (tests/test_background_charges.py covers the threads).
+               "ORDER_CHARGE_THREADS": 0}
 
 
 # Per process, so that two test runs on one PostgreSQL server do not collide.

@@ -49,6 +49,7 @@ from flask import current_app
 from peewee import Case, IntegrityError, fn
 
 from portal.catalog.store import products_by_id
+from portal.checkout.charging import background_charges
 from portal.core.clock import today_in
 from portal.core.db import (Prepared, PreparedInsert, PreparedWrite, db, for_update,
                              write_transaction)
@@ -317,8 +318,25 @@ def place_order(user, key, fingerprint, payment=None, seen_versions=None, client
         return reserved
     if reserved is None:
         return _await_outcome(user.account_id, key, fingerprint, gateway)
+    pool = background_charges(current_app)
+    if pool is not None:
+        pool.submit(charge_reservation, reserved.id, client)
+        raise OrderPending(key)
     charge = _charge(reserved, gateway, client)
     return Placed(_complete_or_pending(reserved.id, charge))
+
+
+def charge_reservation(reservation_id, client=None):
+    """Steps 2 and 3 of a reservation the request left to a charging thread
+    (``portal.checkout.charging``); the "being processed" page follows its state."""
+    reservation = OrderReservation.get_by_id(reservation_id)
+    if reservation.state not in HOLDING:
+        return
+    try:
+        charge = _charge(reservation, get_gateway(), client)
+        _complete_or_pending(reservation.id, charge)
+    except (PaymentFailed, OrderPending):
+        pass  # recorded: the reservation says failed or unconfirmed, or waits to be reconciled
 
 
 def _tokenize(gateway, payment):
@@ -742,9 +760,11 @@ def _await_outcome(account_id, key, fingerprint, gateway):
 
     Waits up to ``ORDER_WAIT_SECONDS`` for it; a reservation still held then is completed if
     the gateway has its charge (the first process may have died after charging), otherwise
-    the answer is ``OrderPending``: never a second charge.
+    the answer is ``OrderPending``: never a second charge. When orders are charged in the
+    background, the answer comes at once: the "being processed" page follows the first one.
     """
-    wait = float(current_app.config["ORDER_WAIT_SECONDS"])
+    background = background_charges(current_app) is not None
+    wait = 0.0 if background else float(current_app.config["ORDER_WAIT_SECONDS"])
     deadline = time.monotonic() + wait
     while True:
         reservation = _reservation_by_key.first(key)
@@ -760,7 +780,7 @@ def _await_outcome(account_id, key, fingerprint, gateway):
             break
         db.close()  # give the connection back while waiting
         time.sleep(0.05)
-    if reservation.state == "reserved":
+    if reservation.state == "reserved" and not background:
         charge = _earlier_charge(reservation, gateway) if reservation.due_cents > 0 else None
         if charge is not None:
             return Placed(_complete_or_pending(reservation.id, charge), replayed=True)

@@ -4,11 +4,12 @@ Views are thin: the cart and its prices come from ``portal.quoting``; placing th
 ``portal.orders.place_order``. No figure sent by the browser is ever used.
 """
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, request, url_for
+from flask import (Blueprint, abort, current_app, flash, g, make_response, redirect, request,
+                   url_for)
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from portal.checkout import orders
+from portal.checkout import charging, orders
 from portal.checkout.cart import cart_count
 from portal.checkout.forms import OrderForm
 from portal.core.access import (billing_contact_required, current_account,
@@ -17,7 +18,7 @@ from portal.core.db import Prepared, write_transaction
 from portal.core.models import (Account, CartItem, Invoice, Order, OrderLine, PaymentMethod, audit,
                      new_token)
 from portal.subscriptions.quotes import cart_entries, quote_for
-from portal.core.http import error_page, no_store, render, see_other
+from portal.core.http import error_page, hx_redirect, is_htmx, no_store, render, see_other
 from portal.core.throttle import client_address
 from portal.customers.details import stored_details, submit_details
 
@@ -172,6 +173,18 @@ def pending(key):
         abort(404)
     if reservation.state == "completed":
         return see_other(url_for("checkout.confirmation", order_id=reservation.order_id))
+    if is_htmx():  # the page's own poll: nothing to change until the order is decided
+        if reservation.state == "reserved":
+            return no_store(make_response("", 204))
+        return hx_redirect(url_for("checkout.pending", key=key))
+    if (reservation.state in ("failed", "unconfirmed")
+            and reservation.user_id == current_user.id and cart_count(current_user)):
+        # Charged in the background and refused: the review, saying why, as the order's
+        # own answer would have. After a gateway failure (perhaps after charging: a
+        # timeout) the retry carries the same key, which the gateway answers with the
+        # earlier charge, if any.
+        kept = {"idempotency_key": key} if reservation.state == "unconfirmed" else {}
+        return render_review(payment_error=reservation.error_code or "card_declined", **kept)
     return no_store(render("checkout/pending.html", reservation=reservation,
                            account=current_account()))
 
@@ -192,7 +205,10 @@ def confirmation(order_id):
 
 
 def init_app(app):
-    """The cart badge of every page's header (``base.html`` asks ``cart_badge()``)."""
+    """The cart badge of every page's header (``base.html`` asks ``cart_badge()``), and the
+    threads that charge orders in the background (``portal.checkout.charging``)."""
+    charging.init_app(app)
+
     @app.context_processor
     def _navigation():
         def cart_badge():

@@ -64,6 +64,9 @@ DEFAULTS = {
     "BILLING_JOBS": 1,  # processes that renew the due subscriptions of one billing run
     # A second submit of an order being charged waits this long for the first one's outcome.
     "ORDER_WAIT_SECONDS": 10,
+    # Threads per process that charge orders after the request has reserved them
+    # (portal.checkout.charging); 0 charges in the request, which then waits for the gateway.
+    "ORDER_CHARGE_THREADS": 8,
     "PASSWORD_HASH_METHOD": "scrypt",
     # The portal's address as its users reach it: the links in emails start with it.
     "PORTAL_URL": "http://127.0.0.1:5000",
@@ -128,6 +131,8 @@ ENVIRONMENT = {
     "DUNNING_RETRY_DAYS": lambda v: tuple(int(d) for d in v.replace(" ", "").split(",") if d),
     "BILLING_RUN_MINUTES": int,
     "BILLING_JOBS": int,
+    "ORDER_CHARGE_THREADS": int,
+    "ORDER_WAIT_SECONDS": float,
     "HUEY_REDIS_URL": str,
     "HUEY_SQLITE_PATH": str,
     "PSEUDO_LOCALE": lambda v: v.lower() in ("1", "true", "yes", "on"),
