@@ -58,6 +58,8 @@ def main():
           f"= {result['orders_per_s']:.1f} orders/s (target >= {target}); {paid} of {total} "
           "charged to the card")
     print(f"order POST latency p50 {result['p50_ms']:.0f} ms, p99 {result['p99_ms']:.0f} ms")
+    print(f"server CPU         {result['cpu_ms_per_order']:.1f} ms per order "
+          f"(add, review, order, {result['polls_per_order']:.1f} polls of its page)")
     print(f"errors             {result['errors']} {result['error_samples']}")
     print(f"invariants         {'hold' if not problems else problems}")
     if problems or result["errors"] or result["orders_per_s"] < target:

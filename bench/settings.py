@@ -18,20 +18,17 @@ sys.path.insert(0, HERE)
 
 import run as bench  # noqa: E402
 
-#: What makes sense on 2 cores: gthread workers, whose threads keep a worker busy while the
-#: gateway answers. Sync workers (one request each) were measured too and left out: with a
-#: 300 ms gateway they place 5 to 7 orders/s, and they cannot keep a connection alive.
-#: More processes with fewer threads each spread the requests over more GILs; a worker's
-#: keep-alive connections stay with it, so two workers can end up one busy and one idle.
+#: What makes sense on 2 cores now that orders are charged in the background
+#: (``ORDER_CHARGE_THREADS``): a request no longer holds its worker while the gateway answers,
+#: so sync workers (one request at a time each, no keep-alive) are back in the running beside
+#: gthread workers, whose threads share one GIL per process.
 COMBINATIONS = [
-    ["--workers", "2", "--threads", "16"],
-    ["--workers", "3", "--threads", "8"],
+    ["--workers", "2"],
+    ["--workers", "3"],
+    ["--workers", "4"],
+    ["--workers", "2", "--threads", "4"],
     ["--workers", "4", "--threads", "8"],
-    ["--workers", "4", "--threads", "4"],
-    ["--workers", "6", "--threads", "4"],
-    ["--workers", "8", "--threads", "4"],
 ]
-
 
 class Args:
     """The subset of bench/run.py's options its phases read."""

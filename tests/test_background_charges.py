@@ -1,6 +1,7 @@
 """Orders charged in the background (``ORDER_CHARGE_THREADS``): the request reserves the order
 and answers at once; a charging thread charges and completes it; the "being processed" page
 follows it until it is placed or refused, with htmx and without."""
+import datetime as dt
 import re
 import threading
 
@@ -76,9 +77,19 @@ def test_the_request_reserves_and_a_thread_charges_while_the_page_waits(app, giu
     assert page.status_code == 200 and 'data-state="reserved"' in html
     assert '<noscript><meta http-equiv="refresh" content="2"></noscript>' in html
     assert f'hx-get="/orders/pending/{key}"' in html
+    assert 'hx-trigger="load delay:250ms"' in html
+    # The page's poll: only the poller again, to ask once more (later as the charge ages).
     poll = giulia.get(f"/orders/pending/{key}", htmx=True)
-    assert (poll.status_code, poll.get_data()) == (204, b"")
+    body = poll.get_data(as_text=True)
+    assert poll.status_code == 200 and body.startswith('<div id="order-poll" hidden')
+    assert 'hx-trigger="load delay:250ms"' in body and "<h1" not in body
     assert "no-store" in poll.headers["Cache-Control"]
+    with db.connection_context():  # half a minute later
+        reservation = OrderReservation.get(OrderReservation.idempotency_key == key)
+        reservation.updated_at -= dt.timedelta(seconds=30)
+        reservation.save()
+    body = giulia.get(f"/orders/pending/{key}", htmx=True).get_data(as_text=True)
+    assert 'hx-trigger="load delay:1000ms"' in body
 
     held_gateway.set()
     background_charges(app).join()

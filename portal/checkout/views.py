@@ -4,8 +4,7 @@ Views are thin: the cart and its prices come from ``portal.quoting``; placing th
 ``portal.orders.place_order``. No figure sent by the browser is ever used.
 """
 
-from flask import (Blueprint, abort, current_app, flash, g, make_response, redirect, request,
-                   url_for)
+from flask import Blueprint, abort, current_app, flash, g, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -16,7 +15,7 @@ from portal.core.access import (billing_contact_required, current_account,
                                 forget_current_account, self_service_required)
 from portal.core.db import Prepared, write_transaction
 from portal.core.models import (Account, CartItem, Invoice, Order, OrderLine, PaymentMethod, audit,
-                     new_token)
+                     new_token, utcnow)
 from portal.subscriptions.quotes import cart_entries, quote_for
 from portal.core.http import error_page, hx_redirect, is_htmx, no_store, render, see_other
 from portal.core.throttle import client_address
@@ -173,9 +172,7 @@ def pending(key):
         abort(404)
     if reservation.state == "completed":
         return see_other(url_for("checkout.confirmation", order_id=reservation.order_id))
-    if is_htmx():  # the page's own poll: nothing to change until the order is decided
-        if reservation.state == "reserved":
-            return no_store(make_response("", 204))
+    if is_htmx() and reservation.state != "reserved":  # the page's poll: it is decided
         return hx_redirect(url_for("checkout.pending", key=key))
     if (reservation.state in ("failed", "unconfirmed")
             and reservation.user_id == current_user.id and cart_count(current_user)):
@@ -185,8 +182,16 @@ def pending(key):
         # earlier charge, if any.
         kept = {"idempotency_key": key} if reservation.state == "unconfirmed" else {}
         return render_review(payment_error=reservation.error_code or "card_declined", **kept)
-    return no_store(render("checkout/pending.html", reservation=reservation,
+    return no_store(render("checkout/pending.html", block="order_poll",
+                           reservation=reservation, poll_ms=poll_delay_ms(reservation),
                            account=current_account()))
+
+
+def poll_delay_ms(reservation):
+    """How soon the "being processed" page asks again: every quarter second while a charge
+    usually answers, then less often (a reservation left to reconciliation waits minutes)."""
+    age = (utcnow() - reservation.updated_at).total_seconds()
+    return 250 if age < 5 else 1000 if age < 60 else 5000
 
 
 @bp.get("/orders/<int:order_id>")

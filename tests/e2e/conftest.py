@@ -118,9 +118,10 @@ def pytest_configure(config):
 class Server:
     """A running gunicorn serving the portal on a temporary database."""
 
-    def __init__(self, workdir, database):
+    def __init__(self, workdir, database, env=None):
         self.workdir = Path(workdir)
         self.database = Path(database)
+        self.env = dict(env or {})
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = self.workdir / "gunicorn.log"
@@ -130,6 +131,7 @@ class Server:
         """Start gunicorn and wait until the login page answers."""
         env = _portal_env(self.workdir, self.database)
         env["PORTAL_PORTAL_URL"] = self.url  # the links in the emails it writes
+        env.update(self.env)
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{self.port}", "-w", "2",
@@ -206,20 +208,20 @@ def seeded_database(tmp_path_factory):
     return database
 
 
-def _start_copy(seeded_database, workdir):
-    """A server on a private copy of the seeded database."""
+def start_copy(seeded_database, workdir, env=None):
+    """A server on a private copy of the seeded database (``env``: more settings)."""
     database = Path(workdir) / "portal.sqlite3"
     for suffix in ("", "-wal", "-shm"):
         source = Path(str(seeded_database) + suffix)
         if source.exists():
             shutil.copyfile(source, str(database) + suffix)
-    return Server(workdir, database).start()
+    return Server(workdir, database, env).start()
 
 
 @pytest.fixture(scope="session")
 def server(seeded_database, tmp_path_factory):
     """One server for the scenarios that only read (its data may drift: logins, sessions)."""
-    running = _start_copy(seeded_database, tmp_path_factory.mktemp("portal-shared"))
+    running = start_copy(seeded_database, tmp_path_factory.mktemp("portal-shared"))
     yield running
     running.stop()
 
@@ -227,7 +229,7 @@ def server(seeded_database, tmp_path_factory):
 @pytest.fixture
 def fresh_server(seeded_database, tmp_path, request):
     """A server on a pristine demo database, for a scenario that changes data."""
-    running = _start_copy(seeded_database, tmp_path)
+    running = start_copy(seeded_database, tmp_path)
     yield running
     running.stop()
     report = getattr(request.node, "rep_call", None)

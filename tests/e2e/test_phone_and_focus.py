@@ -195,9 +195,13 @@ def test_language_switch_after_a_declined_card_returns_to_the_review(fresh_serve
     flow.pay_with_card(DECLINED_CARD)
     flow.place_order()
     expect(page.locator("#payment-error")).to_have_attribute("data-code", "card_declined")
+    # The card was charged in the background: the address is the order's "being processed"
+    # page, which shows the review with the reason, now in German.
+    expect(page).to_have_url(re.compile(r"/orders/pending/[\w-]+$"))
     page.locator("#locale-select").select_option("de")
-    expect(page).to_have_url(re.compile(r"/checkout$"))
+    expect(page).to_have_url(re.compile(r"/orders/pending/[\w-]+$"))
     expect(page.get_by_role("heading", level=1)).not_to_have_text(re.compile("nicht erlaubt"))
+    expect(page.locator("#payment-error")).to_have_attribute("data-code", "card_declined")
     expect(page.get_by_role("button", name="Zahlungspflichtig bestellen")).to_be_visible()
 
 
