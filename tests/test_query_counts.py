@@ -16,13 +16,14 @@ LICENSES = "/subscriptions/1/licenses"
 
 #: The issue's limit for the summary partial, and today's counts for the other two pages.
 SUMMARY_BUDGET = 3   # user, subscription (plan, product, account joined), both counts at once
-DASHBOARD_BUDGET = 6  # user, account, subscriptions, assigned counts, cart badge (once),
-#                      the renewal card (flagged when it expires before the next renewal)
+DASHBOARD_BUDGET = 5  # user (with its account and the catalog version), subscriptions,
+#                      assigned counts, cart badge (once), the renewal card (flagged when it
+#                      expires before the next renewal)
 LICENSES_BUDGET = 7   # user, subscription, users count, users page, assigned, ...
-#: user, account (once for the access check and the page), the cart badge's count (once: it
-#: also says whether the cart is empty), cart items (with subscription, plan, product and
-#: assigned users), payment methods
-REVIEW_BUDGET = 5
+#: user (with its account, for the access check and the page, and the catalog version), the
+#: cart badge's count (once: it also says whether the cart is empty), cart items (with
+#: subscription, plan, product and assigned users), payment methods
+REVIEW_BUDGET = 4
 
 
 def grow_rossi(users=300):

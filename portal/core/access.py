@@ -83,28 +83,34 @@ def refusal_page(problem: Problem, product_name=""):
     raise ValueError(f"no refusal page for {problem.code!r}")
 
 
-def _catalog_version_column():
+def catalog_version_column():
     """The catalog version in force, as a column of a page's first query: the request's
     catalog snapshot (``portal.catalog.store.snapshot``) then costs no query of its own."""
     return (CatalogVersion.select(fn.COALESCE(fn.MAX(CatalogVersion.version), 0))
             .alias("catalog_version"))
 
 
-_account = Prepared(lambda account_id: Account.select(Account, _catalog_version_column())
+_account = Prepared(lambda account_id: Account.select(Account, catalog_version_column())
                     .where(Account.id == account_id).limit(1))
 
 
 def current_account():
     """The current user's account, read once per request (its balance and VAT number are
-    read fresh for each request). ``forget_current_account`` makes the next call read it
-    again (after a write)."""
+    read fresh for each request), with the user (``remember_account``) unless forgotten
+    since. ``forget_current_account`` makes the next call read it again (after a write)."""
     if "current_account" not in g:
         account = _account.first(int(current_user.account_id))
         if account is None:
             raise Account.DoesNotExist()
-        g.current_account = account
-        g.setdefault("catalog_version", account.catalog_version)
+        remember_account(account, account.catalog_version)
     return g.current_account
+
+
+def remember_account(account, catalog_version):
+    """The request's account as just read, and the catalog version read with it (the
+    request's catalog snapshot then costs no query of its own)."""
+    g.current_account = account
+    g.setdefault("catalog_version", catalog_version)
 
 
 def forget_current_account():
@@ -116,7 +122,7 @@ def forget_current_account():
 #: the catalog version in force.
 _subscription_of_account = Prepared(
     lambda subscription_id, account_id: Subscription.select(
-        Subscription, Plan, Product, Account, _catalog_version_column())
+        Subscription, Plan, Product, Account, catalog_version_column())
     .join(Plan).switch(Subscription).join(Product)
     .switch(Subscription).join(Account)
     .where((Subscription.id == subscription_id) & (Subscription.account == account_id))
