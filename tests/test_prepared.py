@@ -95,7 +95,8 @@ def arguments(shop):
         "portal.core.security._user_by_token": [(user.session_token,), ("no-such-token",)],
         "portal.subscriptions.change._other_cart_items": [(user.id, 1), (user.id, 2), (0, 1)],
         "portal.subscriptions.change._cart_item": [(user.id, 1), (user.id, 2), (user.id, 3)],
-        "portal.subscriptions.change._summary_counts": [(user.id, 1), (user.id, 2), (0, 0)],
+        "portal.subscriptions.change._change_subscription": [
+            (1, mine, user.id), (2, mine, user.id), (1, theirs, user.id), (1, mine, 0)],
         "portal.subscriptions.dashboard._subscriptions": [(mine,), (theirs,), (0,)],
         "portal.subscriptions.dashboard._assigned_counts": [(mine,), (0,)],
         "portal.subscriptions.quotes._cart_items": [(user.id, mine), (user.id, theirs)],

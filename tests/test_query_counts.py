@@ -15,7 +15,7 @@ SUMMARY = "/subscriptions/1/change?plan=webinar-pro&licenses=600&frequency=annua
 LICENSES = "/subscriptions/1/licenses"
 
 #: The issue's limit for the summary partial, and today's counts for the other two pages.
-SUMMARY_BUDGET = 3   # user, subscription (plan, product, account joined), both counts at once
+SUMMARY_BUDGET = 2   # user (account joined), subscription (plan, product, both counts)
 DASHBOARD_BUDGET = 5  # user (with its account and the catalog version), subscriptions,
 #                      assigned counts, cart badge (once), the renewal card (flagged when it
 #                      expires before the next renewal)

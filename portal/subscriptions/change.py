@@ -1,15 +1,15 @@
 """Modifica sottoscrizione: plan, licenses, frequency and the live order summary."""
 import functools
 
-from flask import Blueprint, current_app, request, url_for
+from flask import Blueprint, abort, current_app, request, url_for
 from flask_login import current_user
 from peewee import fn
 
 from portal.billing import MAX_LICENSES, change_refusals, plan_problem
-from portal.core.access import account_subscription, billing_contact_required, refusal_page
+from portal.core.access import billing_contact_required, current_account, refusal_page
 from portal.catalog.store import plans_by_product
 from portal.core.db import Prepared, write_transaction
-from portal.core.models import CartItem, LicenseAssignment, audit
+from portal.core.models import CartItem, LicenseAssignment, Plan, Product, Subscription, audit
 from portal.subscriptions.forms import ChangeForm
 from portal.subscriptions.quotes import product_plans, quote_for, validate_request
 from portal.core.http import is_htmx, render, see_other
@@ -60,27 +60,30 @@ def other_cart_items(subscription):
     return _other_cart_items.first(int(current_user.id), int(subscription.id))[0]
 
 
-def _summary_counts_query(user_id, subscription_id):
-    """The two counts of the summary as one statement (a scalar subquery)."""
+def _change_subscription_query(subscription_id, account_id, user_id):
+    """The account's subscription with its plan and product, and the summary's two counts
+    (users assigned to it; the user's pending changes for other subscriptions) as scalar
+    subqueries: the summary is asked for on every click, in one statement. The account is
+    the request's, read with the user (``current_account``)."""
+    assigned = (LicenseAssignment.select(fn.COUNT(LicenseAssignment.id))
+                .where(LicenseAssignment.subscription == subscription_id))
     others = (CartItem.select(fn.COUNT(CartItem.id))
               .where((CartItem.user == user_id) & (CartItem.subscription != subscription_id)))
-    return (LicenseAssignment.select(fn.COUNT(LicenseAssignment.id), others)
-            .where(LicenseAssignment.subscription == subscription_id))
+    return (Subscription.select(Subscription, Plan, Product, assigned.alias("assigned_count"),
+                                others.alias("other_items"))
+            .join(Plan).switch(Subscription).join(Product)
+            .where((Subscription.id == subscription_id) & (Subscription.account == account_id))
+            .limit(1))
 
 
-_summary_counts = Prepared(_summary_counts_query, row=tuple)
-
-
-def summary_counts(subscription):
-    """(users assigned to the subscription, the user's pending changes for other
-    subscriptions) in one query: the summary is asked for on every click."""
-    return _summary_counts.first(int(current_user.id), int(subscription.id))
+_change_subscription = Prepared(_change_subscription_query,
+                                related=(Subscription.plan, Subscription.product))
 
 
 def summary_context(subscription, choice):
     """Validate and quote the choice; everything the page and its fragments show."""
     account = subscription.account
-    assigned, other_items = summary_counts(subscription)
+    assigned, other_items = subscription.assigned_count, subscription.other_items
     current, change, problems = validate_request(
         subscription, account, choice["plan"], choice["licenses"], choice["frequency"],
         assigned=assigned)
@@ -135,8 +138,13 @@ def init_app(app):
 
 
 def changeable_subscription(subscription_id):
-    """The account's subscription when it may be changed here; otherwise an error response."""
-    subscription = account_subscription(subscription_id)
+    """The account's subscription (with the summary's counts) when it may be changed here;
+    otherwise an error response. Scoped at the query: another account's id is a 404."""
+    subscription = _change_subscription.first(int(subscription_id),
+                                              int(current_user.account_id), int(current_user.id))
+    if subscription is None:
+        abort(404)
+    subscription.account = current_account()
     refusals = change_refusals(subscription.account.kind, subscription.status)
     return subscription, refusal_page(refusals[0]) if refusals else None
 
