@@ -122,9 +122,71 @@ def test_a_second_submit_while_charging_answers_at_once_and_charges_once(app, gi
 
     order_id_from(giulia.get(f"/orders/pending/{first}"))
     assert counts()["Order"] == 1
-    assert [key for key in SandboxGateway.charges() if key == first] == [first]
     with db.connection_context():
-        assert PaymentAttempt.select().count() == 1
+        [attempt] = PaymentAttempt.select()
+    assert (attempt.status, attempt.idempotency_key) == ("succeeded", first)
+
+
+def test_another_order_of_the_account_waits_for_the_one_being_charged(app, giulia,
+                                                                        held_gateway):
+    """Another tab: a fresh review while the first order is held would hold the next
+    version, be charged too, and leave the first one charged but impossible to apply."""
+    add_to_cart(1, "webinar-pro", 8, "annual")
+    _, fields = review(giulia)
+    first = pending_key(place(giulia, fields))
+    _, other = review(giulia)  # the cart still holds the change until the order completes
+    assert other["idempotency_key"] != first
+
+    assert pending_key(place(giulia, other)) == first  # its page, nothing reserved
+
+    with db.connection_context():
+        assert OrderReservation.select().count() == 1
+    held_gateway.set()
+    background_charges(app).join()
+    order_id_from(giulia.get(f"/orders/pending/{first}"))
+    assert counts()["Order"] == 1
+    assert SandboxGateway.charges().get(other["idempotency_key"]) is None
+    assert account().balance_cents == 0 == account().ledger
+
+
+def test_a_job_that_waited_past_a_release_charges_nothing(app, giulia, monkeypatch):
+    """The queue backed up for longer than the reconciliation timeout: reconciliation found
+    no charge and released the order, then the job ran."""
+    add_to_cart(1, "webinar-pro", 8, "annual")
+    _, fields = review(giulia)
+    queued = []
+    monkeypatch.setattr(background_charges(app), "submit",
+                        lambda function, *args: queued.append((function, args)))
+    key = pending_key(place(giulia, fields))
+    with app.app_context():
+        assert orders.reconcile_pending_orders(timeout=dt.timedelta(0))["released"] == 1
+    assert state(key) == "released"
+
+    [(function, args)] = queued
+    with app.app_context():
+        function(*args)
+
+    assert state(key) == "released" and SandboxGateway.charges().get(key) is None
+    assert counts()["Order"] == 0
+    assert subscription(1).version == 1
+    assert account().balance_cents == 5000 == account().ledger
+
+
+def test_reconciliation_leaves_alone_an_order_a_thread_has_just_claimed(app, giulia,
+                                                                        held_gateway):
+    add_to_cart(1, "webinar-pro", 8, "annual")
+    _, fields = review(giulia)
+    key = pending_key(place(giulia, fields))
+    with db.connection_context():  # reserved long ago, as reconciliation's query sees it
+        reservation = OrderReservation.get(OrderReservation.idempotency_key == key)
+        claimed_at = reservation.updated_at
+    cutoff = claimed_at - dt.timedelta(seconds=1)  # the thread claimed it after this moment
+    with app.app_context():
+        assert orders._settle_unpaid(reservation.id, cutoff) is False
+    assert state(key) == "reserved"
+    held_gateway.set()
+    background_charges(app).join()
+    assert state(key) == "completed" and counts()["Order"] == 1
 
 
 @pytest.mark.parametrize("number,state_after,code", [

@@ -45,9 +45,14 @@ def shop(giulia):
             state="failed", plan=1, licenses=5, frequency="monthly", unit_price_cents=11900,
             subtotal_cents=59500, vat_rate="0.22", vat_reason="domestic", vat_cents=13090,
             total_cents=72590, applied_cents=0, due_cents=72590, attempts=1)
+        reservation = OrderReservation.get()
+        OrderReservation.create(  # an order being charged
+            idempotency_key="in-flight-order-key-0001", account=user.account_id, user=user,
+            fingerprint="0" * 64, state="reserved", quote={}, due_cents=0, applied_cents=0,
+            currency="EUR")
         return {"user": user, "order": Order.get(), "invoice": Invoice.get(),
                 "card": PaymentMethod.get(), "other_user": User.get(User.email != GIULIA),
-                "reservation": OrderReservation.get(), "renewal": renewal,
+                "reservation": reservation, "renewal": renewal,
                 "charge": SandboxCharge.get()}
 
 
@@ -74,6 +79,8 @@ def arguments(shop):
         "portal.checkout.orders._reservation_by_key": [(order.idempotency_key,),
                                                       ("no-such-key",)],
         "portal.checkout.orders._locked_reservation": [(shop["reservation"].id,), (0,)],
+        "portal.checkout.orders._reservation_in_flight": [
+            (mine, "another-key"), (mine, "in-flight-order-key-0001"), (theirs, "another-key")],
         "portal.checkout.views._payment_methods": [(mine, card.gateway), (theirs, card.gateway)],
         "portal.core.access._account": [(mine,), (0,)],
         "portal.invoices.numbering._last_sequence": [(year,), (1999,)],

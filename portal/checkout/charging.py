@@ -14,8 +14,9 @@ A process that dies with charges queued or under way leaves their reservations
 ``reserved``; reconciliation (``flask orders reconcile``, and the worker) completes each one
 whose charge the gateway has and releases the others, as after any crash between the
 steps. Nothing is charged twice: the reservation's key is the gateway's idempotency key.
-The pool is made on first use in each process (after gunicorn forks), and a process that
-exits normally first finishes what it was given (``concurrent.futures`` joins its threads).
+The pool is made on first use in each process (after gunicorn forks). A process that exits
+normally first finishes what it was given (``concurrent.futures`` joins its threads), unless
+it is killed first (gunicorn's ``graceful_timeout``): then reconciliation finishes it.
 """
 import logging
 import os

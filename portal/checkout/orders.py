@@ -27,16 +27,24 @@ A reservation's states:
 ``refund_due``   money arrived for an order that can no longer be applied (a charge that
                  outlived the timeout, then the subscription changed); logged for support
 
+Steps 2 and 3 run in the request, or (``ORDER_CHARGE_THREADS`` > 0, the default) on a
+charging thread of the same process (``charge_reservation``, ``portal.checkout.charging``)
+while the browser follows the order on its "being processed" page.
+
 Idempotency: the same key again answers the order it made; a submit that finds its key
-``reserved`` waits (``ORDER_WAIT_SECONDS``) for the first submit's outcome, then asks the
-gateway, and otherwise answers "your order is being processed". ``failed``, ``unconfirmed``
-and ``released`` keys may be submitted again: they are reserved afresh.
+``reserved`` answers "your order is being processed" (charged in the request: it first
+waits ``ORDER_WAIT_SECONDS`` for the first submit's outcome, then asks the gateway).
+``failed``, ``unconfirmed`` and ``released`` keys may be submitted again: they are reserved
+afresh. An account has one order being charged at a time: another key submitted meanwhile
+(another tab, another billing contact) answers the first one's "being processed" page.
 
 ``reconcile_pending_orders`` (``flask --app portal orders reconcile``, and the scheduler)
 finishes what a crash or a timeout left behind: every ``reserved`` or ``unconfirmed``
 reservation older than ``RESERVATION_TIMEOUT`` is completed when the gateway has its charge
 and released otherwise. The timeout must exceed the gateway client's own timeout, so that a
-charge still under way is never released. Never charged twice (one key, and the gateway is
+charge still under way is never released; a charging thread claims its reservation (moves
+``updated_at`` to now) just before charging, and reconciliation checks the age again under
+the lock, so a job that waited in the pool's queue is never charged after a release. Never charged twice (one key, and the gateway is
 idempotent per key); never a paid order lost; never an unpaid one applied.
 """
 import datetime as dt
@@ -261,6 +269,10 @@ def replayed_order(account_id, key, fingerprint):
 _reservation_by_key = Prepared(
     lambda key: OrderReservation.select().where(OrderReservation.idempotency_key == key)
     .limit(1))
+_reservation_in_flight = Prepared(
+    lambda account_id, key: OrderReservation.select(OrderReservation.idempotency_key)
+    .where((OrderReservation.account == account_id) & (OrderReservation.state == "reserved")
+           & (OrderReservation.idempotency_key != key)).limit(1), row=tuple)
 _locked_reservation = Prepared(lambda reservation_id: for_update(
     OrderReservation.select().where(OrderReservation.id == reservation_id).limit(1)))
 
@@ -328,10 +340,20 @@ def place_order(user, key, fingerprint, payment=None, seen_versions=None, client
 
 def charge_reservation(reservation_id, client=None):
     """Steps 2 and 3 of a reservation the request left to a charging thread
-    (``portal.checkout.charging``); the "being processed" page follows its state."""
-    reservation = OrderReservation.get_by_id(reservation_id)
-    if reservation.state not in HOLDING:
+    (``portal.checkout.charging``); the "being processed" page follows its state.
+
+    The job may have waited in the pool's queue: it first *claims* the reservation (still
+    held, and its ``updated_at`` moved to now, in a write transaction). Reconciliation
+    releases only a reservation not touched for ``RESERVATION_TIMEOUT``, checked under the
+    same lock, so either the claim comes first and reconciliation leaves it alone, or the
+    release comes first and nothing is charged."""
+    with write_transaction():
+        claimed = (OrderReservation.update(updated_at=utcnow())
+                   .where((OrderReservation.id == reservation_id)
+                          & (OrderReservation.state.in_(HOLDING))).execute())
+    if not claimed:
         return
+    reservation = OrderReservation.get_by_id(reservation_id)
     try:
         charge = _charge(reservation, get_gateway(), client)
         _complete_or_pending(reservation.id, charge)
@@ -370,6 +392,11 @@ def _reserve(user, key, fingerprint, payment, token, card_error, seen_versions, 
             if reservation.fingerprint != fingerprint:
                 raise KeyConflict()
             return None
+    in_flight = _reservation_in_flight.first(int(account.id), key)
+    if in_flight is not None:
+        # Another order of the account is being charged (another tab, another billing
+        # contact): one at a time, or both could be charged and the first then fail to apply.
+        raise OrderPending(in_flight[0])
     entries = cart_entries(user, account, for_update=True)
     changed = changed_subscriptions(account, seen_versions)
     if not entries:
@@ -572,12 +599,15 @@ def _earlier_charge(reservation, gateway):
     return None
 
 
-def _undo(reservation_id, state, error=None, client=None):
+def _undo(reservation_id, state, error=None, client=None, older_than=None):
     """Release a reservation still held (``failed``, ``unconfirmed``, ``released``) and
-    record the payment attempt; False when another process had finished it already."""
+    record the payment attempt; False when another process had finished it already, or
+    (``older_than``) touched it since then: a charging thread has just claimed it."""
     with write_transaction():
         _account, reservation = _lock_reservation(reservation_id)
         if reservation.state not in HOLDING:
+            return False
+        if older_than is not None and reservation.updated_at >= older_than:
             return False
         _release(reservation)
         (OrderReservation.update(
@@ -820,14 +850,15 @@ def reconcile_pending_orders(now=None, timeout=RESERVATION_TIMEOUT, gateway=None
         if charge is not None:
             order = complete_reservation(reservation_id, charge)
             outcomes["completed" if order is not None else "refund_due"] += 1
-        elif _settle_unpaid(reservation_id):
+        elif _settle_unpaid(reservation_id, cutoff):
             outcomes["released"] += 1
     return outcomes
 
 
-def _settle_unpaid(reservation_id):
-    """No charge after the timeout: release a held reservation, close an unconfirmed one."""
-    if _undo(reservation_id, "released"):
+def _settle_unpaid(reservation_id, cutoff):
+    """No charge after the timeout: release a held reservation not touched since ``cutoff``,
+    close an unconfirmed one."""
+    if _undo(reservation_id, "released", older_than=cutoff):
         return True
     with write_transaction():
         return (OrderReservation.update(state="released", updated_at=utcnow())

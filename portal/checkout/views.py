@@ -181,17 +181,25 @@ def pending(key):
         # timeout) the retry carries the same key, which the gateway answers with the
         # earlier charge, if any.
         kept = {"idempotency_key": key} if reservation.state == "unconfirmed" else {}
+        forget_current_account()  # read with the user, perhaps before the hold was undone
         return render_review(payment_error=reservation.error_code or "card_declined", **kept)
-    return no_store(render("checkout/pending.html", block="order_poll",
-                           reservation=reservation, poll_ms=poll_delay_ms(reservation),
-                           account=current_account()))
-
-
-def poll_delay_ms(reservation):
-    """How soon the "being processed" page asks again: every quarter second while a charge
-    usually answers, then less often (a reservation left to reconciliation waits minutes)."""
     age = (utcnow() - reservation.updated_at).total_seconds()
+    return no_store(render("checkout/pending.html", block="order_poll",
+                           reservation=reservation, poll_ms=poll_delay_ms(age),
+                           refresh_s=refresh_seconds(age), account=current_account()))
+
+
+def poll_delay_ms(age):
+    """How soon the "being processed" page asks again (htmx), ``age`` seconds after the
+    order was reserved or claimed: every quarter second while a charge usually answers,
+    then less often (a reservation left to reconciliation waits minutes)."""
     return 250 if age < 5 else 1000 if age < 60 else 5000
+
+
+def refresh_seconds(age):
+    """The same without JavaScript (a whole page load each time, so less often); None after
+    ten minutes, when reconciliation has decided: "Check again" stays."""
+    return 2 if age < 60 else 15 if age < 600 else None
 
 
 @bp.get("/orders/<int:order_id>")

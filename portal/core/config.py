@@ -62,7 +62,8 @@ DEFAULTS = {
     # The worker runs `billing run` this often (minutes).
     "BILLING_RUN_MINUTES": 10,
     "BILLING_JOBS": 1,  # processes that renew the due subscriptions of one billing run
-    # A second submit of an order being charged waits this long for the first one's outcome.
+    # When orders are charged in the request (ORDER_CHARGE_THREADS = 0), a second submit of
+    # an order being charged waits this long for the first one's outcome.
     "ORDER_WAIT_SECONDS": 10,
     # Threads per process that charge orders after the request has reserved them
     # (portal.checkout.charging); 0 charges in the request, which then waits for the gateway.
