@@ -137,7 +137,11 @@ def test_another_order_of_the_account_waits_for_the_one_being_charged(app, giuli
     _, other = review(giulia)  # the cart still holds the change until the order completes
     assert other["idempotency_key"] != first
 
-    assert pending_key(place(giulia, other)) == first  # its page, nothing reserved
+    refused = place(giulia, other)
+    assert refused.status_code == 409
+    html = refused.get_data(as_text=True)
+    assert 'id="in-flight-notice"' in html
+    assert form_fields(html)["idempotency_key"] not in (first, other["idempotency_key"])
 
     with db.connection_context():
         assert OrderReservation.select().count() == 1

@@ -35,8 +35,9 @@ Idempotency: the same key again answers the order it made; a submit that finds i
 ``reserved`` answers "your order is being processed" (charged in the request: it first
 waits ``ORDER_WAIT_SECONDS`` for the first submit's outcome, then asks the gateway).
 ``failed``, ``unconfirmed`` and ``released`` keys may be submitted again: they are reserved
-afresh. An account has one order being charged at a time: another key submitted meanwhile
-(another tab, another billing contact) answers the first one's "being processed" page.
+afresh. An account has one order being charged at a time: a review made meanwhile (another
+tab, another billing contact) is refused with ``OrderInFlight`` until the first is done; a
+review made before the first was reserved is stale already (the hold raised the versions).
 
 ``reconcile_pending_orders`` (``flask --app portal orders reconcile``, and the scheduler)
 finishes what a crash or a timeout left behind: every ``reserved`` or ``unconfirmed``
@@ -167,6 +168,11 @@ class PaymentFailed(OrderError):
         super().__init__(code)
         self.code = code
         self.declined = declined
+
+
+class OrderInFlight(OrderError):
+    """Another order of the account is being charged: this one may be placed once it is
+    done (nothing was held or charged)."""
 
 
 class OrderPending(OrderError):
@@ -392,11 +398,6 @@ def _reserve(user, key, fingerprint, payment, token, card_error, seen_versions, 
             if reservation.fingerprint != fingerprint:
                 raise KeyConflict()
             return None
-    in_flight = _reservation_in_flight.first(int(account.id), key)
-    if in_flight is not None:
-        # Another order of the account is being charged (another tab, another billing
-        # contact): one at a time, or both could be charged and the first then fail to apply.
-        raise OrderPending(in_flight[0])
     entries = cart_entries(user, account, for_update=True)
     changed = changed_subscriptions(account, seen_versions)
     if not entries:
@@ -414,6 +415,11 @@ def _reserve(user, key, fingerprint, payment, token, card_error, seen_versions, 
     quote = quote_for(account, [entry.change for entry in entries], today=today)
     if quote.fingerprint != fingerprint:
         raise StaleQuote(changed)
+    if _reservation_in_flight.first(int(account.id), key) is not None:
+        # Another order of the account is being charged (another tab, another billing
+        # contact) and this review was made meanwhile: it would hold the next version and be
+        # charged too, and the first order could then no longer be applied. One at a time.
+        raise OrderInFlight()
     method, new_card = _payment_method(account, payment, token, card_error, quote, today,
                                        gateway.name)
     priced = _priced_order(quote, entries)

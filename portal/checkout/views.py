@@ -148,6 +148,8 @@ def order_refused(error, card_form, key=""):
         return render_review(409, notice="stale", changed=error.changed)
     if isinstance(error, orders.CartProblems):
         return render_review(409, notice="problems")
+    if isinstance(error, orders.OrderInFlight):
+        return render_review(409, notice="in_flight", card_form=card_form)
     if isinstance(error, orders.TooManyFailedPayments):
         return render_review(429, payment_error="too_many_failed_payments",
                              card_form=card_form)
