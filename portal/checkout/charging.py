@@ -63,7 +63,7 @@ class BackgroundCharges:
                     db.close()
 
     def join(self):
-        """Wait for every job given so far (tests, and an orderly shutdown)."""
+        """Wait for every job given so far (the tests use it)."""
         with self.lock:
             executor, self.executor = self.executor, None
         if executor is not None:

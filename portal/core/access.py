@@ -118,25 +118,30 @@ def forget_current_account():
     g.pop("current_account", None)
 
 
-#: The change and license pages (and every summary click) start here: SQL built once, with
-#: the catalog version in force.
-_subscription_of_account = Prepared(
-    lambda subscription_id, account_id: Subscription.select(
-        Subscription, Plan, Product, Account, catalog_version_column())
-    .join(Plan).switch(Subscription).join(Product)
-    .switch(Subscription).join(Account)
-    .where((Subscription.id == subscription_id) & (Subscription.account == account_id))
-    .limit(1), related=(Subscription.plan, Subscription.product, Subscription.account))
+def subscription_query(subscription_id, account_id, *columns):
+    """The account's subscription with its plan and product, and ``columns`` (a page's
+    scalar subqueries); its account is the request's (``current_account``, read with the
+    user), not joined again."""
+    return (Subscription.select(Subscription, Plan, Product, *columns)
+            .join(Plan).switch(Subscription).join(Product)
+            .where((Subscription.id == subscription_id) & (Subscription.account == account_id))
+            .limit(1))
 
 
-def account_subscription(subscription_id):
-    """The current user's account's subscription with its plan, product and account, or 404.
+#: The license and lifecycle pages start here (the change page adds its counts: SQL built
+#: once).
+_subscription_of_account = Prepared(subscription_query,
+                                    related=(Subscription.plan, Subscription.product))
+
+
+def account_subscription(subscription_id, query=_subscription_of_account, *args):
+    """The current user's account's subscription with its plan, product and account, or 404
+    (``query``: a ``Prepared`` of ``subscription_query`` taking ``args`` after the ids).
 
     Scoped at the query: another account's id is indistinguishable from a missing one.
     """
-    subscription = _subscription_of_account.first(int(subscription_id),
-                                                  int(current_user.account_id))
+    subscription = query.first(int(subscription_id), int(current_user.account_id), *args)
     if subscription is None:
         abort(404)
-    g.setdefault("catalog_version", subscription.catalog_version)
+    subscription.account = current_account()
     return subscription

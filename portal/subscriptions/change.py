@@ -1,15 +1,16 @@
 """Modifica sottoscrizione: plan, licenses, frequency and the live order summary."""
 import functools
 
-from flask import Blueprint, abort, current_app, request, url_for
+from flask import Blueprint, current_app, request, url_for
 from flask_login import current_user
 from peewee import fn
 
 from portal.billing import MAX_LICENSES, change_refusals, plan_problem
-from portal.core.access import billing_contact_required, current_account, refusal_page
+from portal.core.access import (account_subscription, billing_contact_required, refusal_page,
+                                subscription_query)
 from portal.catalog.store import plans_by_product
 from portal.core.db import Prepared, write_transaction
-from portal.core.models import CartItem, LicenseAssignment, Plan, Product, Subscription, audit
+from portal.core.models import CartItem, LicenseAssignment, Subscription, audit
 from portal.subscriptions.forms import ChangeForm
 from portal.subscriptions.quotes import product_plans, quote_for, validate_request
 from portal.core.http import is_htmx, render, see_other
@@ -61,19 +62,15 @@ def other_cart_items(subscription):
 
 
 def _change_subscription_query(subscription_id, account_id, user_id):
-    """The account's subscription with its plan and product, and the summary's two counts
-    (users assigned to it; the user's pending changes for other subscriptions) as scalar
-    subqueries: the summary is asked for on every click, in one statement. The account is
-    the request's, read with the user (``current_account``)."""
+    """The account's subscription and the summary's two counts (users assigned to it; the
+    user's pending changes for other subscriptions) as scalar subqueries: the summary is
+    asked for on every click, in one statement."""
     assigned = (LicenseAssignment.select(fn.COUNT(LicenseAssignment.id))
                 .where(LicenseAssignment.subscription == subscription_id))
     others = (CartItem.select(fn.COUNT(CartItem.id))
               .where((CartItem.user == user_id) & (CartItem.subscription != subscription_id)))
-    return (Subscription.select(Subscription, Plan, Product, assigned.alias("assigned_count"),
-                                others.alias("other_items"))
-            .join(Plan).switch(Subscription).join(Product)
-            .where((Subscription.id == subscription_id) & (Subscription.account == account_id))
-            .limit(1))
+    return subscription_query(subscription_id, account_id, assigned.alias("assigned_count"),
+                              others.alias("other_items"))
 
 
 _change_subscription = Prepared(_change_subscription_query,
@@ -140,11 +137,8 @@ def init_app(app):
 def changeable_subscription(subscription_id):
     """The account's subscription (with the summary's counts) when it may be changed here;
     otherwise an error response. Scoped at the query: another account's id is a 404."""
-    subscription = _change_subscription.first(int(subscription_id),
-                                              int(current_user.account_id), int(current_user.id))
-    if subscription is None:
-        abort(404)
-    subscription.account = current_account()
+    subscription = account_subscription(subscription_id, _change_subscription,
+                                        int(current_user.id))
     refusals = change_refusals(subscription.account.kind, subscription.status)
     return subscription, refusal_page(refusals[0]) if refusals else None
 
