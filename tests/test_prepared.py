@@ -50,6 +50,7 @@ def shop(giulia):
             idempotency_key="in-flight-order-key-0001", account=user.account_id, user=user,
             fingerprint="0" * 64, state="reserved", quote={}, due_cents=0, applied_cents=0,
             currency="EUR")
+        User.update(locale="it").where(User.id == user.id).execute()  # a saved language
         return {"user": user, "order": Order.get(), "invoice": Invoice.get(),
                 "card": PaymentMethod.get(), "other_user": User.get(User.email != GIULIA),
                 "reservation": reservation, "renewal": renewal,
@@ -74,13 +75,18 @@ def arguments(shop):
         "portal.checkout.orders._refused_payments": [
             (mine, "127.0.0.1", "2000-01-01 00:00:00"), (mine, "10.9.9.9", "2999-01-01"),
             (theirs, "127.0.0.1", "2000-01-01 00:00:00.5")],
-        "portal.checkout.orders._reservation_account": [(shop["reservation"].id,), (0,)],
+        "portal.checkout.orders._reservation_account_locked": [(shop["reservation"].id,), (0,)],
         "portal.checkout.orders._user_by_id": [(user.id,), (0,)],
         "portal.checkout.orders._reservation_by_key": [(order.idempotency_key,),
                                                       ("no-such-key",)],
         "portal.checkout.orders._locked_reservation": [(shop["reservation"].id,), (0,)],
-        "portal.checkout.orders._reservation_in_flight": [
-            (mine, "another-key"), (mine, "in-flight-order-key-0001"), (theirs, "another-key")],
+        "portal.checkout.orders._key_or_in_flight": [
+            ("another-key", mine), ("in-flight-order-key-0001", mine),
+            ("another-key", theirs), (order.idempotency_key, theirs)],
+        "portal.checkout.orders._reservation_of_account": [
+            (order.idempotency_key, mine), (order.idempotency_key, theirs), ("no-such-key", mine)],
+        "portal.checkout.orders._reservation_to_charge": [(shop["reservation"].id,), (0,)],
+        "portal.checkout.orders._method_token": [(card.id,), (0,)],
         "portal.checkout.views._payment_methods": [(mine, card.gateway), (theirs, card.gateway)],
         "portal.core.access._account": [(mine,), (0,)],
         "portal.invoices.numbering._last_sequence": [(year,), (1999,)],
@@ -94,13 +100,12 @@ def arguments(shop):
         "portal.lifecycle.renewals._renewal_of_period": [(1, "2026-12-10"), (1, "2027-01-10")],
         "portal.lifecycle.renewals._reservation_in_flight": [(mine, "completed"),
                                                               (mine, "reserved")],
-        "portal.mail.messages._order_lines": [(order.id,), (0,)],
+        "portal.mail.outbox._contact_locales": [(mine,), (0,)],
         "portal.payments.gateway._sandbox_token": [(card.token,), ("no-such-token",)],
         "portal.payments.gateway._sandbox_charge": [(shop["charge"].idempotency_key,),
                                                     ("no-such-key",)],
         "portal.core.access._subscription_of_account": [(1, mine), (2, mine), (1, theirs)],
         "portal.core.security._user_by_token": [(user.session_token,), ("no-such-token",)],
-        "portal.subscriptions.change._other_cart_items": [(user.id, 1), (user.id, 2), (0, 1)],
         "portal.subscriptions.change._cart_item": [(user.id, 1), (user.id, 2), (user.id, 3)],
         "portal.subscriptions.change._change_subscription": [
             (1, mine, user.id), (2, mine, user.id), (1, theirs, user.id), (1, mine, 0)],

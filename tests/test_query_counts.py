@@ -8,7 +8,9 @@ import pytest
 from conftest import GIULIA, statements
 
 from portal.core.db import db
-from portal.core.models import Account, CartItem, LicenseAssignment, Plan, Subscription, User
+from portal.core.models import (Account, CartItem, LicenseAssignment, Order, PaymentMethod,
+                                Plan, Subscription, User)
+from test_checkout_support import place, review
 
 # 600 licenses: valid before and after grow_rossi() (304 users enabled then).
 SUMMARY = "/subscriptions/1/change?plan=webinar-pro&licenses=600&frequency=annual"
@@ -96,3 +98,34 @@ def test_review_budget_holds_and_does_not_grow_with_the_account(giulia, count_qu
     response, after = counted(count_queries, giulia, "/checkout")
     assert 'id="review-item-2"' in response.get_data(as_text=True)
     assert after.count == before.count, (statements(before), statements(after))
+
+
+#: Placing an order charged to a saved card, in the request (``ORDER_CHARGE_THREADS`` 0):
+#: user; the replay check and the refused-payments limit; reserve (BEGIN, account locked,
+#: the key's and the account's other reservations, cart, saved card, version held,
+#: reservation); the card's token and the sandbox's two statements; complete (BEGIN,
+#: account and reservation locked, the savepoint's order, subscription, line and audit,
+#: payment attempt, cart emptied, buyer, reservation completed, lines, card, invoice number
+#: and row, two audits, the receipt's language and outbox row). BEGINs count where the
+#: engine logs them (SQLite's ``BEGIN IMMEDIATE``), COMMITs nowhere.
+ORDER_BUDGET = 34
+
+
+def test_order_statement_budget(giulia, count_queries):
+    add_to_cart = CartItem.create
+    with db.connection_context():
+        user = User.get(User.email == GIULIA)
+        pro = Plan.get(Plan.code == "webinar-pro")
+        add_to_cart(user=user, subscription=1, plan=pro.id, licenses=8, frequency="annual")
+    _html, fields = review(giulia)
+    assert place(giulia, fields).status_code == 303  # a new card, saved by the order
+    with db.connection_context():
+        method = PaymentMethod.get(PaymentMethod.account == user.account_id)
+        add_to_cart(user=user, subscription=1, plan=pro.id, licenses=9, frequency="annual")
+    _html, fields = review(giulia)
+    with count_queries() as queries:
+        response = place(giulia, fields, {"payment_method": str(method.id)})
+    assert response.status_code == 303, response.status_code
+    with db.connection_context():
+        assert Order.select().count() == 2
+    assert queries.count <= ORDER_BUDGET, statements(queries)

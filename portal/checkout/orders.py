@@ -55,7 +55,7 @@ import time
 from dataclasses import dataclass
 
 from flask import current_app
-from peewee import Case, IntegrityError, fn
+from peewee import JOIN, Case, IntegrityError, fn
 
 from portal.catalog.store import products_by_id
 from portal.checkout.charging import background_charges
@@ -63,7 +63,7 @@ from portal.core.clock import today_in
 from portal.core.db import (Prepared, PreparedInsert, PreparedWrite, db, for_update,
                              write_transaction)
 from portal.customers.details import details_problems
-from portal.invoices.numbering import issue_invoice
+from portal.invoices.numbering import issue_invoice, order_lines
 from portal.core.models import (
     Account,
     CartItem,
@@ -235,9 +235,9 @@ _ledger_sum = Prepared(  # the same sum as models.ledger_sum
     .where(LedgerEntry.account == account_id), row=tuple)
 _balance = Prepared(lambda account_id: Account.select(Account.balance_cents)
                     .where(Account.id == account_id), row=tuple)
-_reservation_account = Prepared(
-    lambda reservation_id: OrderReservation.select(OrderReservation.account)
-    .where(OrderReservation.id == reservation_id), row=tuple)
+_reservation_account_locked = Prepared(lambda reservation_id: for_update(
+    Account.select().where(Account.id == OrderReservation.select(OrderReservation.account)
+                           .where(OrderReservation.id == reservation_id)).limit(1)))
 _user_by_id = Prepared(lambda user_id: User.select().where(User.id == user_id).limit(1))
 # ... and its writes (portal.core.db.PreparedInsert, PreparedWrite), most of them under the
 # write lock too.
@@ -275,12 +275,33 @@ def replayed_order(account_id, key, fingerprint):
 _reservation_by_key = Prepared(
     lambda key: OrderReservation.select().where(OrderReservation.idempotency_key == key)
     .limit(1))
-_reservation_in_flight = Prepared(
-    lambda account_id, key: OrderReservation.select(OrderReservation.idempotency_key)
-    .where((OrderReservation.account == account_id) & (OrderReservation.state == "reserved")
-           & (OrderReservation.idempotency_key != key)).limit(1), row=tuple)
+# The key's reservation and the account's reservations being charged, in one statement
+# (a row or two: an account has one order being charged at a time).
+_key_or_in_flight = Prepared(
+    lambda key, account_id: OrderReservation.select()
+    .where((OrderReservation.idempotency_key == key)
+           | ((OrderReservation.account == account_id)
+              & (OrderReservation.state == "reserved"))))
 _locked_reservation = Prepared(lambda reservation_id: for_update(
     OrderReservation.select().where(OrderReservation.id == reservation_id).limit(1)))
+_reservation_of_account = Prepared(
+    lambda key, account_id: OrderReservation.select()
+    .where((OrderReservation.idempotency_key == key)
+           & (OrderReservation.account == account_id)).limit(1))
+# A charging thread's claim (one statement: the row lock, or SQLite's write lock, is all it
+# needs), then the reservation with the token of the saved card it pays with, if any.
+_claim = PreparedWrite(lambda arg: OrderReservation.update(
+    updated_at=arg("now", OrderReservation.updated_at))
+    .where((OrderReservation.id == arg("id", OrderReservation.id))
+           & OrderReservation.state.in_(HOLDING)))
+_reservation_to_charge = Prepared(
+    lambda reservation_id: OrderReservation.select(
+        OrderReservation, PaymentMethod.token.alias("saved_token"))
+    .join(PaymentMethod, JOIN.LEFT_OUTER,
+          on=(OrderReservation.payment_method == PaymentMethod.id))
+    .where(OrderReservation.id == reservation_id).limit(1))
+_method_token = Prepared(lambda method_id: PaymentMethod.select(PaymentMethod.token)
+                         .where(PaymentMethod.id == method_id).limit(1), row=tuple)
 
 
 def _refused_payments_query(account_id, client, since):
@@ -340,7 +361,7 @@ def place_order(user, key, fingerprint, payment=None, seen_versions=None, client
     if pool is not None:
         pool.submit(charge_reservation, reserved.id, client)
         raise OrderPending(key)
-    charge = _charge(reserved, gateway, client)
+    charge = _charge(reserved, _token_of(reserved), gateway, client)
     return Placed(_complete_or_pending(reserved.id, charge))
 
 
@@ -353,15 +374,13 @@ def charge_reservation(reservation_id, client=None):
     releases only a reservation not touched for ``RESERVATION_TIMEOUT``, checked under the
     same lock, so either the claim comes first and reconciliation leaves it alone, or the
     release comes first and nothing is charged."""
-    with write_transaction():
-        claimed = (OrderReservation.update(updated_at=utcnow())
-                   .where((OrderReservation.id == reservation_id)
-                          & (OrderReservation.state.in_(HOLDING))).execute())
-    if not claimed:
+    if not _claim.execute(now=utcnow(), id=int(reservation_id)):
         return
-    reservation = OrderReservation.get_by_id(reservation_id)
+    reservation = _reservation_to_charge.first(int(reservation_id))
+    token = (reservation.new_card["token"] if reservation.new_card
+             else reservation.saved_token)
     try:
-        charge = _charge(reservation, get_gateway(), client)
+        charge = _charge(reservation, token, get_gateway(), client)
         _complete_or_pending(reservation.id, charge)
     except (PaymentFailed, OrderPending):
         pass  # recorded: the reservation says failed or unconfirmed, or waits to be reconciled
@@ -387,10 +406,12 @@ def _reserve(user, key, fingerprint, payment, token, card_error, seen_versions, 
     account = _locked_account.first(int(user.account_id))
     if account is None:
         raise Account.DoesNotExist()
-    order = replayed_order(account.id, key, fingerprint)
-    if order is not None:
-        return Placed(order, replayed=True)
-    reservation = _reservation_by_key.first(key)
+    # An order placed under the key since ``place_order`` looked has its reservation, found
+    # here (``completed``): every order of a key goes through one.
+    found = _key_or_in_flight.rows(key, int(account.id))
+    reservation = next((r for r in found if r.idempotency_key == key), None)
+    in_flight = any(r.idempotency_key != key and r.account_id == account.id
+                    and r.state == "reserved" for r in found)
     if reservation is not None:
         if reservation.account_id != account.id:
             raise KeyConflict()
@@ -399,23 +420,19 @@ def _reserve(user, key, fingerprint, payment, token, card_error, seen_versions, 
                 raise KeyConflict()
             return None
     entries = cart_entries(user, account, for_update=True)
-    changed = changed_subscriptions(account, seen_versions)
-    if not entries:
+    if not entries or any(entry.problems for entry in entries):
+        changed = changed_subscriptions(account, seen_versions)  # asked only to refuse
         if changed:
             raise StaleQuote(changed)
-        raise EmptyCart()
-    if any(entry.problems for entry in entries):
-        if changed:
-            raise StaleQuote(changed)
-        raise CartProblems()
+        raise CartProblems() if entries else EmptyCart()
     problems = details_problems(account)
     if problems:
         raise BillingDetailsIncomplete(problems)
     today = today_in(account.timezone)
     quote = quote_for(account, [entry.change for entry in entries], today=today)
     if quote.fingerprint != fingerprint:
-        raise StaleQuote(changed)
-    if _reservation_in_flight.first(int(account.id), key) is not None:
+        raise StaleQuote(changed_subscriptions(account, seen_versions))
+    if in_flight:
         # Another order of the account is being charged (another tab, another billing
         # contact) and this review was made meanwhile: it would hold the next version and be
         # charged too, and the first order could then no longer be applied. One at a time.
@@ -559,8 +576,9 @@ def _check_ledger(account_id):
         raise RuntimeError(f"ledger and balance disagree for account {account_id}")
 
 
-def _charge(reservation, gateway, client=None):
-    """Step 2, outside any transaction: the charge (None when nothing is due).
+def _charge(reservation, token, gateway, client=None):
+    """Step 2, outside any transaction: the charge (None when nothing is due) with the card
+    ``token`` (``_token_of``; None: the saved card was removed meanwhile).
 
     A decline or a gateway failure undoes the hold, records the attempt (with the client's
     address, for the card-testing limit) and raises ``PaymentFailed``.
@@ -568,7 +586,6 @@ def _charge(reservation, gateway, client=None):
     if reservation.due_cents <= 0:
         return None
     key = reservation.idempotency_key
-    token = _token_of(reservation)
     try:
         charge = _earlier_charge(reservation, gateway) if reservation.gateway_failed else None
         if charge is None and token is None:
@@ -586,9 +603,10 @@ def _token_of(reservation):
     """The gateway token the reservation pays with: a new card's, or a saved card's."""
     if reservation.new_card:
         return reservation.new_card["token"]
-    method = (PaymentMethod.get_or_none(PaymentMethod.id == reservation.payment_method_id)
-              if reservation.payment_method_id else None)
-    return method.token if method else None
+    if not reservation.payment_method_id:
+        return None
+    row = _method_token.first(int(reservation.payment_method_id))
+    return row[0] if row else None
 
 
 def _earlier_charge(reservation, gateway):
@@ -636,8 +654,7 @@ def _undo(reservation_id, state, error=None, client=None, older_than=None):
 
 def _lock_reservation(reservation_id):
     """(account, reservation), the account's row locked first (the order's lock order)."""
-    account_id = _reservation_account.first(int(reservation_id))[0]
-    account = _locked_account.first(int(account_id))
+    account = _reservation_account_locked.first(int(reservation_id))
     return account, _locked_reservation.first(int(reservation_id))
 
 
@@ -701,24 +718,19 @@ def _write_order(reservation, charge, account):
     updates below are relative)."""
     priced = reservation.quote
     user = reservation.user_id
-    method, new_card = reservation.payment_method_id, False
-    if reservation.new_card:
-        card = reservation.new_card
-        method = PaymentMethod.create(account=account, gateway=card["gateway"], token=card["token"],
-            brand=card["brand"], last4=card["last4"], exp_month=card["exp_month"],
-            exp_year=card["exp_year"], holder=card["holder"],
-            is_default=needs_default(account, card["gateway"])).id
-        new_card = True
-    order = new_order.create(
-        account=account, user=user, idempotency_key=reservation.idempotency_key,
-        fingerprint=reservation.fingerprint, subtotal_cents=priced["subtotal"],
-        vat_rate=priced["vat_rate"], vat_reason=priced["vat_reason"],
-        vat_cents=priced["vat"], total_cents=priced["total"], applied_cents=priced["applied"],
-        due_cents=priced["due"], credit_added_cents=priced["credit_added"],
-        payment_method=method if priced["due"] > 0 else None,
-        payment_reference=charge.id if charge else None)
     try:
-        with db.atomic():  # a savepoint: a subscription moved past the hold writes nothing
+        # A savepoint: a subscription moved past the hold writes nothing, not even the order.
+        with db.atomic():
+            method, new_card = _new_card(reservation, account)
+            order = new_order.create(
+                account=account, user=user, idempotency_key=reservation.idempotency_key,
+                fingerprint=reservation.fingerprint, subtotal_cents=priced["subtotal"],
+                vat_rate=priced["vat_rate"], vat_reason=priced["vat_reason"],
+                vat_cents=priced["vat"], total_cents=priced["total"],
+                applied_cents=priced["applied"], due_cents=priced["due"],
+                credit_added_cents=priced["credit_added"],
+                payment_method=method if priced["due"] > 0 else None,
+                payment_reference=charge.id if charge else None)
             for line in priced["lines"]:
                 _apply_line(order, account, user, line)
     except StaleQuote:
@@ -736,12 +748,25 @@ def _write_order(reservation, charge, account):
     _reservation_completed.execute(order=order.id, now=utcnow(),
                                    reference=charge.id if charge else None, id=reservation.id)
     # Last: the invoice number serialises every issuer until the commit (issue_invoice).
-    invoice = issue_invoice(order, account, dt.date.fromisoformat(priced["today"]))
+    lines = order_lines(order.id)
+    invoice = issue_invoice(order, account, dt.date.fromisoformat(priced["today"]), lines)
     audit(account, user, "order.placed", order_id=order.id, invoice=invoice.number,
           total_cents=priced["total"], due_cents=priced["due"],
           applied_cents=priced["applied"], credit_added_cents=priced["credit_added"])
-    order_receipt(order, invoice, recipient, account=account)
+    order_receipt(order, invoice, recipient, account=account, lines=lines)
     return order
+
+
+def _new_card(reservation, account):
+    """(the payment method's id, whether it is a card saved by this order): a new card
+    the order was paid with is saved now, the account's default if it has none."""
+    card = reservation.new_card
+    if not card:
+        return reservation.payment_method_id, False
+    return PaymentMethod.create(
+        account=account, gateway=card["gateway"], token=card["token"], brand=card["brand"],
+        last4=card["last4"], exp_month=card["exp_month"], exp_year=card["exp_year"],
+        holder=card["holder"], is_default=needs_default(account, card["gateway"])).id, True
 
 
 def _apply_line(order, account, user, line):
@@ -788,7 +813,8 @@ def _book_credit(order, account, priced):
                                  kind="order_credit", order=order)
         (Account.update(balance_cents=Account.balance_cents + priced["credit_added"])
          .where(Account.id == account.id).execute())
-    _check_ledger(account.id)
+    if priced["applied"] or priced["credit_added"]:  # otherwise neither moved
+        _check_ledger(account.id)
 
 
 def _await_outcome(account_id, key, fingerprint, gateway):
@@ -825,8 +851,7 @@ def _await_outcome(account_id, key, fingerprint, gateway):
 
 def reservation_for(account_id, key):
     """The account's reservation under ``key`` (for the "being processed" page), or None."""
-    return OrderReservation.get_or_none((OrderReservation.idempotency_key == key)
-                                        & (OrderReservation.account == account_id))
+    return _reservation_of_account.first(str(key), int(account_id))
 
 
 def reconcile_pending_orders(now=None, timeout=RESERVATION_TIMEOUT, gateway=None):

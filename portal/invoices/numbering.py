@@ -21,14 +21,17 @@ _card = Prepared(lambda method_id: PaymentMethod.select(PaymentMethod.brand, Pay
 _new_invoice = PreparedInsert(Invoice)
 
 
-def issue_invoice(order, account, today):
+def issue_invoice(order, account, today, lines=None):
     """The invoice (or credit note) of ``order`` with the next number of ``today``'s year
     (2026/000001, ...) and the snapshot of seller, buyer, lines, VAT and totals as they are
     now. Called inside the transaction that writes the order and its lines, as late as
     possible: numbers are unique and gapless because one issuer runs at a time (SQLite's
     write lock; on PostgreSQL a table lock that other issuers wait for until the commit), so
-    what the snapshot reads is read, and the snapshot built, before that lock is taken."""
-    lines = order_lines(order.id)
+    what the snapshot reads is read, and the snapshot built, before that lock is taken.
+
+    ``lines``: the order's (``order_lines``), when the caller reads them for its receipt too.
+    """
+    lines = order_lines(order.id) if lines is None else lines
     corrects = (corrected_invoice(account.id, order, lines)
                 if document_kind(order) == "credit_note" else None)
     snapshot = build_snapshot(

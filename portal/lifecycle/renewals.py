@@ -33,7 +33,7 @@ from portal.core.models import (Account, OrderReservation, PaymentMethod, Plan, 
                                 new_order, new_order_line, new_payment_attempt, utcnow)
 from portal.checkout.orders import reconcile_pending_orders
 from portal.customers.details import recheck_unchecked
-from portal.invoices.numbering import issue_invoice
+from portal.invoices.numbering import issue_invoice, order_lines
 from portal.lifecycle.contacts import billing_contacts, default_method, recipients
 from portal.lifecycle.notices import write_notices
 from portal.lifecycle.parallel import renew_in_processes
@@ -266,13 +266,14 @@ def _complete(row_id, reference, today):
         _record_attempt(row, account, contact, "succeeded")
         _completed.execute(order=order.id, reference=reference, now=utcnow(), id=row.id)
         # Last: the invoice number serialises every issuer until the commit (issue_invoice).
-        invoice = issue_invoice(order, account, today)
+        lines = order_lines(order.id)
+        invoice = issue_invoice(order, account, today, lines)
         audit(account.id, None, "subscription.renewed", subscription_id=subscription.id,
               order_id=order.id, invoice=invoice.number, total_cents=row.total_cents,
               due_cents=row.due_cents, period_start=row.period_start.isoformat(),
               period_end=row.period_end.isoformat(), was=subscription.status)
         renewal_receipt(order, invoice, row, subscription.product.name, recipients(contacts),
-                        account)
+                        account, lines)
     return "completed"
 
 

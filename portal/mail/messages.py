@@ -10,16 +10,10 @@ was sent to (``_remind``)."""
 import secrets
 
 from portal.accounts.links import invitation_token, reset_token
-from portal.core.db import Prepared
-from portal.core.models import Account, OrderLine, Plan
+from portal.core.models import Account
+from portal.invoices.numbering import order_lines
 from portal.mail.outbox import (
     recipient_locale, portal_link, write_message, write_to_address, written)
-
-#: An order's lines with their new plan (SQL built once: a billing run writes thousands).
-_order_lines = Prepared(
-    lambda order_id: OrderLine.select(OrderLine, Plan)
-    .join(Plan, on=(OrderLine.new_plan == Plan.id))
-    .where(OrderLine.order == order_id).order_by(OrderLine.id), related=(OrderLine.new_plan,))
 
 
 def addressed(key, users):
@@ -27,27 +21,23 @@ def addressed(key, users):
     return [(user, f"{key}:to:{user.id}") for user in users]
 
 
-def _lines(order):
-    """The order's lines with their new plan, for "what changed"."""
-    return _order_lines.rows(order.id)
-
-
-def order_receipt(order, invoice, user, account=None):
+def order_receipt(order, invoice, user, account=None, lines=None):
     """The receipt of an order to the billing contact who placed it: what changed, the new
-    periods, the total charged, the invoice number and a link to the invoice (``account``:
-    the order's, when the caller has it at hand)."""
+    periods, the total charged, the invoice number and a link to the invoice (``account``,
+    ``lines``: the order's, when the caller has them at hand)."""
     account = account or Account.get_by_id(order.account_id)
     write_message(
         f"order-receipt:{order.id}", "order_receipt", user, invoice, order=order, account=account,
-        invoice=invoice, invoice_number=invoice.number, lines=_lines(order),
+        invoice=invoice, invoice_number=invoice.number,
+        lines=order_lines(order.id) if lines is None else lines,
         invoice_url=portal_link("invoices.show", invoice_id=invoice.id))
 
 
-def renewal_receipt(order, invoice, renewal, product_name, users, account=None):
-    """A renewal charged: the new period, the amount charged and the invoice (``account``:
-    the order's, when the caller has it at hand)."""
+def renewal_receipt(order, invoice, renewal, product_name, users, account=None, lines=None):
+    """A renewal charged: the new period, the amount charged and the invoice (``account``,
+    ``lines``: the order's, when the caller has them at hand)."""
     account = account or Account.get_by_id(order.account_id)
-    lines = _lines(order)
+    lines = order_lines(order.id) if lines is None else lines
     for user, key in addressed(f"renewal-receipt:{order.id}", users):
         write_message(
             key, "renewal_receipt", user, invoice, order=order,

@@ -18,7 +18,7 @@ from flask import current_app, render_template
 from flask_babel import lazy_gettext as _l
 from peewee import Model
 
-from portal.core.db import PreparedInsert, write_transaction
+from portal.core.db import Prepared, PreparedInsert, write_transaction
 from portal.core.i18n import date as format_date
 from portal.core.i18n import speaking
 from portal.core.models import ALL_MODELS, OutboxMessage, User, utcnow
@@ -49,12 +49,18 @@ def recipient_locale(user, fallback=None):
     return account_locale(user.account_id)
 
 
+# Every order's receipt may ask (a contact who never chose a language): SQL built once.
+_contact_locales = Prepared(
+    lambda account_id: User.select(User.locale)
+    .where((User.account == account_id) & (User.role == "billing_contact")
+           & User.locale.is_null(False)).order_by(User.id), row=tuple)
+
+
 def account_locale(account_id):
     """The account's language: its first billing contact's saved choice, else the default."""
-    saved = (User.select(User.locale)
-             .where((User.account == account_id) & (User.role == "billing_contact")
-                    & User.locale.in_(current_app.config["LANGUAGES"]))
-             .order_by(User.id).scalar())
+    languages = current_app.config["LANGUAGES"]
+    saved = next((locale for (locale,) in _contact_locales.rows(int(account_id))
+                  if locale in languages), None)
     return saved or current_app.config["BABEL_DEFAULT_LOCALE"]
 
 

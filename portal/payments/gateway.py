@@ -48,7 +48,6 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 from flask import current_app
-from peewee import IntegrityError
 
 from portal.core.clock import today_in
 from portal.core.db import Prepared, PreparedInsert, write_transaction
@@ -241,7 +240,7 @@ _sandbox_token = Prepared(lambda token: SandboxToken.select()
                           .where(SandboxToken.token == token).limit(1))
 _sandbox_charge = Prepared(lambda key: SandboxCharge.select()
                            .where(SandboxCharge.idempotency_key == key).limit(1))
-_new_sandbox_charge = PreparedInsert(SandboxCharge)
+_new_sandbox_charge = PreparedInsert(SandboxCharge, ignore_conflicts=True)
 
 
 class SandboxGateway(Gateway):
@@ -282,23 +281,18 @@ class SandboxGateway(Gateway):
             raise GatewayError("invalid_amount")
         if self.latency:
             time.sleep(self.latency)  # the provider's round trip; never inside a transaction
-        earlier = self._replay(token, amount_cents, currency, idempotency_key)
-        if earlier is not None:
-            return earlier
         saved = _sandbox_token.first(token)
         if saved is not None and saved.outcome != "succeeds":
+            # a refused card never charged anything, under this key or any other
             raise (PaymentDeclined if saved.outcome == "declined" else GatewayError)(saved.code)
         charge = Charge("sandbox_ch_" + secrets.token_urlsafe(12), amount_cents, currency)
-        try:
-            with write_transaction():
-                _new_sandbox_charge.create(idempotency_key=idempotency_key, charge_id=charge.id,
-                                           token=token, amount_cents=amount_cents,
-                                           currency=currency)
-        except IntegrityError:
-            # Another process charged under this key meanwhile: answer its charge.
+        # One statement: written unless the key already charged (then its charge answers).
+        if _new_sandbox_charge.create(idempotency_key=idempotency_key, charge_id=charge.id,
+                                      token=token, amount_cents=amount_cents,
+                                      currency=currency) is None:
             earlier = self._replay(token, amount_cents, currency, idempotency_key)
-            if earlier is None:
-                raise
+            if earlier is None:  # the conflicting row is gone: nothing to answer with
+                raise GatewayError("processing_error")
             return earlier
         return charge
 

@@ -49,16 +49,8 @@ def plan_cards(subscription, current, choice):
     return cards
 
 
-_other_cart_items = Prepared(lambda user_id, subscription_id: CartItem.select(
-    fn.COUNT(CartItem.id)).where((CartItem.user == user_id)
-                                 & (CartItem.subscription != subscription_id)), row=tuple)
 _cart_item = Prepared(lambda user_id, subscription_id: CartItem.select().where(
     (CartItem.user == user_id) & (CartItem.subscription == subscription_id)).limit(1))
-
-
-def other_cart_items(subscription):
-    """How many pending changes for other subscriptions the user's cart already holds."""
-    return _other_cart_items.first(int(current_user.id), int(subscription.id))[0]
 
 
 def _change_subscription_query(subscription_id, account_id, user_id):
@@ -179,5 +171,6 @@ def add_to_cart(subscription, line):
         audit(subscription.account_id, current_user.id, "cart.add",
               subscription=subscription.id, plan=line.new_plan.code,
               licenses=line.new_licenses, frequency=line.new_frequency)
-    others = other_cart_items(subscription)
+    # the user's changes for other subscriptions, counted with the subscription
+    others = subscription.other_items
     return see_other(url_for("checkout.cart") if others else url_for("checkout.review"))
