@@ -16,8 +16,14 @@ import pytest
 from aiosmtpd.controller import Controller
 from playhouse.test_utils import count_queries as playhouse_count_queries
 
+import portal.core.db
 from portal import create_app
 from portal.core.db import db
+
+# On PostgreSQL the suite runs the server-prepared statements of production (a pooled
+# database prepares them; the tests' databases are not pooled).
+if os.environ.get("TEST_DATABASE_URL"):
+    portal.core.db.SERVER_PREPARE = True
 
 TODAY = dt.date(2026, 11, 26)
 PASSWORD = "demo1234"

@@ -4,6 +4,7 @@ Runs on the engine the suite runs on (SQLite, or PostgreSQL with TEST_DATABASE_U
 prepared SQL is compiled per engine.
 """
 import importlib
+import os
 import pkgutil
 
 import pytest
@@ -204,3 +205,33 @@ def test_a_prepared_write_changes_what_the_plain_update_changes(app, shop):
             assert (after.period_end, after.version) == (dt.date(2027, 2, n), before.version + n)
         assert renewed.execute(end=dt.date(2027, 2, 1), id=0) == 0
         assert Subscription.get_by_id(2).version == 1
+
+
+ON_POSTGRES = bool(os.environ.get("TEST_DATABASE_URL"))
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL: SQLite has no server to prepare on")
+def test_the_server_prepares_each_query_once_per_connection(app, count_queries):
+    from portal.checkout.cart import _cart_count
+    with app.app_context(), db.connection_context():
+        with count_queries() as queries:
+            assert _cart_count.first(1) == _cart_count.first(1)
+        # the portal ran two EXECUTEs of one statement, prepared once on the connection
+        ran = [record.msg[0] for record in queries.get_queries()]
+        assert len(ran) == 2 and ran[0] == ran[1] and ran[0].startswith("EXECUTE portal_")
+        names = [name for (name,) in db.execute_sql(
+            "SELECT name FROM pg_prepared_statements").fetchall()]
+        assert names == [ran[0].split()[1]]
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL: SQLite has no server to prepare on")
+def test_a_statement_the_server_refuses_runs_as_plain_sql_in_its_transaction(app):
+    from portal.core.db import ServerStatement, execute_prepared
+    # a PREPARE the server refuses (here: it names no table that exists)
+    refused = ServerStatement("portal_refused",
+                              "PREPARE portal_refused AS SELECT 1 FROM no_such_table WHERE x = $1",
+                              "EXECUTE portal_refused (%s)", (0,))
+    with app.app_context(), db.connection_context(), db.atomic():
+        assert execute_prepared("SELECT %s::int", [7], refused).fetchone() == (7,)
+        assert execute_prepared("SELECT %s::int", [8], refused).fetchone() == (8,)
+        assert db.execute_sql("SELECT 1").fetchone() == (1,)  # the transaction goes on

@@ -20,3 +20,9 @@ def cart_count(user):
     if user.id not in counts:
         counts[user.id] = _cart_count.first(int(user.id))[0]
     return counts[user.id]
+
+
+def remember_cart_count(user, count):
+    """The badge's count as a view read it with the cart's rows (``cart_entries``, the
+    user's items for the account's subscriptions): the page asks no query for it."""
+    g.setdefault("cart_counts", {})[user.id] = count

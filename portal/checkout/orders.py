@@ -84,6 +84,7 @@ from portal.core.models import (
 )
 from portal.lifecycle.contacts import needs_default
 from portal.mail.messages import order_receipt
+from portal.mail.outbox import recipient_locale
 from portal.payments.gateway import (CardInvalid, GatewayError, PaymentDeclined, card_problems,
                                      get_gateway)
 from portal.subscriptions.quotes import cart_entries, quote_for
@@ -747,13 +748,15 @@ def _write_order(reservation, charge, account):
     recipient = _user_by_id.first(int(user))
     _reservation_completed.execute(order=order.id, now=utcnow(),
                                    reference=charge.id if charge else None, id=reservation.id)
-    # Last: the invoice number serialises every issuer until the commit (issue_invoice).
-    lines = order_lines(order.id)
-    invoice = issue_invoice(order, account, dt.date.fromisoformat(priced["today"]), lines)
-    audit(account, user, "order.placed", order_id=order.id, invoice=invoice.number,
+    audit(account, user, "order.placed", order_id=order.id,
           total_cents=priced["total"], due_cents=priced["due"],
           applied_cents=priced["applied"], credit_added_cents=priced["credit_added"])
-    order_receipt(order, invoice, recipient, account=account, lines=lines)
+    lines = order_lines(order.id)
+    locale = recipient_locale(recipient)
+    # Last: the invoice number serialises every issuer until the commit (issue_invoice), so
+    # what follows it is only what needs the number (its audit names the order).
+    invoice = issue_invoice(order, account, dt.date.fromisoformat(priced["today"]), lines)
+    order_receipt(order, invoice, recipient, account=account, lines=lines, locale=locale)
     return order
 
 

@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal.checkout import charging, orders
-from portal.checkout.cart import cart_count
+from portal.checkout.cart import cart_count, remember_cart_count
 from portal.checkout.forms import OrderForm
 from portal.core.access import (billing_contact_required, current_account,
                                 forget_current_account, self_service_required)
@@ -42,6 +42,7 @@ def priced_cart(account):
 def review_context(account, **extra):
     """Everything the review page shows, with a fresh idempotency key for its order form."""
     entries, quote, lines = priced_cart(account)
+    remember_cart_count(current_user, len(entries))  # the badge, without its own query
     gateway = current_app.config.get("PAYMENT_GATEWAY") or "sandbox"
     methods = _payment_methods.rows(int(account.id), str(gateway))
     context = dict(
@@ -93,11 +94,11 @@ def remove_item(item_id):
 @self_service_required
 def review():
     """Completa transazione: periods from today, licenses, costs, credit, VAT and total due."""
-    # the header's badge count (remembered for the request, so the page reuses it)
-    if not cart_count(current_user):
+    context = review_context(current_account())  # also the header badge's count
+    if not context["entries"]:
         flash(_("Your cart is empty: choose a change first."), "info")
         return redirect(url_for("checkout.cart"), 303)
-    return render_review()
+    return no_store(render("checkout/review.html", block="checkout_review", **context))
 
 
 @bp.post("/checkout/order")

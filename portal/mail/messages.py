@@ -21,13 +21,15 @@ def addressed(key, users):
     return [(user, f"{key}:to:{user.id}") for user in users]
 
 
-def order_receipt(order, invoice, user, account=None, lines=None):
+def order_receipt(order, invoice, user, account=None, lines=None, locale=None):
     """The receipt of an order to the billing contact who placed it: what changed, the new
     periods, the total charged, the invoice number and a link to the invoice (``account``,
-    ``lines``: the order's, when the caller has them at hand)."""
+    ``lines``: the order's, ``locale``: the user's ``recipient_locale``, when the caller has
+    them at hand)."""
     account = account or Account.get_by_id(order.account_id)
     write_message(
-        f"order-receipt:{order.id}", "order_receipt", user, invoice, order=order, account=account,
+        f"order-receipt:{order.id}", "order_receipt", user, invoice, locale=locale,
+        order=order, account=account,
         invoice=invoice, invoice_number=invoice.number,
         lines=order_lines(order.id) if lines is None else lines,
         invoice_url=portal_link("invoices.show", invoice_id=invoice.id))
