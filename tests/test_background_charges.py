@@ -11,7 +11,8 @@ from conftest import Browser, GIULIA
 from portal.checkout import orders
 from portal.checkout.charging import background_charges
 from portal.core.db import db
-from portal.core.models import Order, OrderReservation, PaymentAttempt, User
+from portal.core.models import (Order, OrderReservation, PaymentAttempt, PaymentMethod,
+                                SandboxCharge, Subscription, User)
 from portal.payments.gateway import GatewayError, SandboxGateway
 from test_checkout_support import (account, add_to_cart, card_form, counts, form_fields,
                                    order_id_from, place, review, subscription)
@@ -264,3 +265,49 @@ def test_a_thread_that_fails_after_charging_leaves_the_order_to_reconciliation(
     order_id_from(giulia.get(f"/orders/pending/{key}"))
     assert SandboxGateway.charges()[key].amount_cents == 2291812
     assert account().balance_cents == 0 == account().ledger
+
+
+def test_a_thread_charges_the_saved_card_the_order_chose(app, giulia):
+    # the first order saves its new card; the second pays with it, on a charging thread
+    add_to_cart(1, "webinar-pro", 8, "annual")
+    _, fields = review(giulia)
+    pending_key(place(giulia, fields))
+    background_charges(app).join()
+    with db.connection_context():
+        card = PaymentMethod.get(PaymentMethod.account == account().id)
+    add_to_cart(1, "webinar-pro", 9, "annual")
+    _, fields = review(giulia)
+
+    key = pending_key(place(giulia, fields, {"payment_method": str(card.id)}))
+    background_charges(app).join()
+
+    assert state(key) == "completed"
+    charge = SandboxGateway.charges()[key]
+    with db.connection_context():
+        order = Order.get(Order.idempotency_key == key)
+        assert order.payment_method_id == card.id and order.due_cents == charge.amount_cents > 0
+        assert SandboxCharge.get(SandboxCharge.idempotency_key == key).token == card.token
+    assert subscription(1).licenses == 9
+
+
+def test_a_subscription_changed_under_the_hold_writes_no_order_and_no_card(app, giulia,
+                                                                         held_gateway):
+    add_to_cart(1, "webinar-pro", 8, "annual")
+    _, fields = review(giulia)
+    key = pending_key(place(giulia, fields))  # a new card, saved only with the order
+    before = counts()
+    with db.connection_context():  # something moved the subscription past the held version
+        Subscription.update(version=Subscription.version + 1).where(
+            Subscription.id == 1).execute()
+
+    held_gateway.set()
+    background_charges(app).join()
+
+    # charged, but not applicable: kept for support, and nothing of the order written
+    assert state(key) == "refund_due"
+    assert SandboxGateway.charges()[key].amount_cents > 0
+    after = counts()
+    assert after["Order"] == before["Order"] == 0
+    assert after["OrderLine"] == before["OrderLine"]
+    assert after["PaymentMethod"] == before["PaymentMethod"]
+    assert after["Invoice"] == before["Invoice"]

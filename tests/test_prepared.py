@@ -7,6 +7,7 @@ import importlib
 import os
 import pkgutil
 
+import peewee
 import pytest
 from playhouse.shortcuts import model_to_dict
 
@@ -225,13 +226,36 @@ def test_the_server_prepares_each_query_once_per_connection(app, count_queries):
 
 
 @pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL: SQLite has no server to prepare on")
-def test_a_statement_the_server_refuses_runs_as_plain_sql_in_its_transaction(app):
-    from portal.core.db import ServerStatement, execute_prepared
+def test_a_statement_the_server_refuses_runs_as_plain_sql_in_its_transaction(app, monkeypatch):
+    import portal.core.db as portal_db
+    monkeypatch.setattr(portal_db, "_not_preparable", set())
     # a PREPARE the server refuses (here: it names no table that exists)
-    refused = ServerStatement("portal_refused",
-                              "PREPARE portal_refused AS SELECT 1 FROM no_such_table WHERE x = $1",
-                              "EXECUTE portal_refused (%s)", (0,))
+    refused = portal_db.ServerStatement(
+        "portal_refused", "PREPARE portal_refused AS SELECT 1 FROM no_such_table WHERE x = $1",
+        "EXECUTE portal_refused (%s)", (0,))
     with app.app_context(), db.connection_context(), db.atomic():
-        assert execute_prepared("SELECT %s::int", [7], refused).fetchone() == (7,)
-        assert execute_prepared("SELECT %s::int", [8], refused).fetchone() == (8,)
+        assert portal_db.execute_prepared("SELECT %s::int", [7], refused).fetchone() == (7,)
+        assert portal_db._not_preparable == {"portal_refused"}  # tried, refused, remembered
+        assert portal_db.execute_prepared("SELECT %s::int", [8], refused).fetchone() == (8,)
         assert db.execute_sql("SELECT 1").fetchone() == (1,)  # the transaction goes on
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL: SQLite has no server to prepare on")
+def test_a_connection_that_lost_its_statements_prepares_them_again(app):
+    from portal.checkout.cart import _cart_count
+    with app.app_context(), db.connection_context():
+        first = _cart_count.first(1)
+        db.execute_sql("DISCARD ALL")  # as a pool's reset of a failed connection does
+        assert db.execute_sql("SELECT count(*) FROM pg_prepared_statements").fetchone() == (0,)
+        assert _cart_count.first(1) == first  # prepared again, outside a transaction
+        assert db.execute_sql("SELECT count(*) FROM pg_prepared_statements").fetchone() == (1,)
+        db.execute_sql("DISCARD ALL")
+        with pytest.raises(peewee.DatabaseError):  # inside one the error aborts it ...
+            with db.atomic():
+                _cart_count.first(1)
+        assert _cart_count.first(1) == first  # ... and the next use prepares again
+
+
+def test_prepared_queries_are_all_prepared_by_the_server_where_there_is_one(shop):
+    import portal.core.db as portal_db
+    assert not portal_db._not_preparable  # none ran as plain SQL after a refusal

@@ -104,10 +104,11 @@ def test_review_budget_holds_and_does_not_grow_with_the_account(giulia, count_qu
 #: user; the replay check and the refused-payments limit; reserve (BEGIN, account locked,
 #: the key's and the account's other reservations, cart, saved card, version held,
 #: reservation); the card's token and the sandbox's two statements; complete (BEGIN,
-#: account and reservation locked, the savepoint's order, subscription, line and audit,
-#: payment attempt, cart emptied, buyer, reservation completed, lines, card, invoice number
-#: and row, two audits, the receipt's language and outbox row). BEGINs count where the
-#: engine logs them (SQLite's ``BEGIN IMMEDIATE``), COMMITs nowhere.
+#: account and reservation locked, SAVEPOINT, order, subscription, line, its audit,
+#: RELEASE, payment attempt, cart emptied, buyer, reservation completed, the order's audit,
+#: lines, the receipt's language; under the invoice lock: card, number, invoice row, its
+#: audit, the receipt's outbox row). BEGINs count where the engine logs them (SQLite's
+#: ``BEGIN IMMEDIATE``); COMMITs, and PostgreSQL's PREPAREs, are not counted.
 ORDER_BUDGET = 34
 
 

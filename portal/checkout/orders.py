@@ -354,8 +354,6 @@ def place_order(user, key, fingerprint, payment=None, seen_versions=None, client
     except IntegrityError:
         # Another transaction reserved the key first (PostgreSQL: the unique key decides).
         return _await_outcome(user.account_id, key, fingerprint, gateway)
-    if isinstance(reserved, Placed):
-        return reserved
     if reserved is None:
         return _await_outcome(user.account_id, key, fingerprint, gateway)
     pool = background_charges(current_app)
@@ -371,17 +369,18 @@ def charge_reservation(reservation_id, client=None):
     (``portal.checkout.charging``); the "being processed" page follows its state.
 
     The job may have waited in the pool's queue: it first *claims* the reservation (still
-    held, and its ``updated_at`` moved to now, in a write transaction). Reconciliation
-    releases only a reservation not touched for ``RESERVATION_TIMEOUT``, checked under the
-    same lock, so either the claim comes first and reconciliation leaves it alone, or the
-    release comes first and nothing is charged."""
+    held, and its ``updated_at`` moved to now) in one UPDATE, which takes the reservation's
+    row lock (PostgreSQL, whose READ COMMITTED checks the state again once a concurrent
+    release commits) or the write lock (SQLite). Reconciliation releases only a reservation
+    not touched for ``RESERVATION_TIMEOUT``, checked again under the lock, so either the
+    claim comes first and reconciliation leaves it alone, or the release comes first and
+    nothing is charged."""
     if not _claim.execute(now=utcnow(), id=int(reservation_id)):
         return
     reservation = _reservation_to_charge.first(int(reservation_id))
-    token = (reservation.new_card["token"] if reservation.new_card
-             else reservation.saved_token)
     try:
-        charge = _charge(reservation, token, get_gateway(), client)
+        charge = _charge(reservation, _token_of(reservation, reservation.saved_token),
+                         get_gateway(), client)
         _complete_or_pending(reservation.id, charge)
     except (PaymentFailed, OrderPending):
         pass  # recorded: the reservation says failed or unconfirmed, or waits to be reconciled
@@ -402,13 +401,14 @@ def _tokenize(gateway, payment):
 
 
 def _reserve(user, key, fingerprint, payment, token, card_error, seen_versions, gateway):
-    """Step 1 (the write lock is held): validate, price, hold; the reservation, or ``Placed``
-    for a key that already placed its order, or None while another submit holds the key."""
+    """Step 1 (the write lock is held): validate, price, hold; the reservation, or None
+    when the key's reservation is held or completed (``_await_outcome`` answers it)."""
     account = _locked_account.first(int(user.account_id))
     if account is None:
         raise Account.DoesNotExist()
     # An order placed under the key since ``place_order`` looked has its reservation, found
-    # here (``completed``): every order of a key goes through one.
+    # here (``completed``): every order placed from a review goes through one. (Orders from
+    # before reservations, and the demo's, have none: ``place_order``'s look found those.)
     found = _key_or_in_flight.rows(key, int(account.id))
     reservation = next((r for r in found if r.idempotency_key == key), None)
     in_flight = any(r.idempotency_key != key and r.account_id == account.id
@@ -600,12 +600,15 @@ def _charge(reservation, token, gateway, client=None):
     return charge
 
 
-def _token_of(reservation):
-    """The gateway token the reservation pays with: a new card's, or a saved card's."""
+def _token_of(reservation, saved=None):
+    """The gateway token the reservation pays with: a new card's, or a saved card's
+    (``saved``: the token read with the reservation, if it was)."""
     if reservation.new_card:
         return reservation.new_card["token"]
     if not reservation.payment_method_id:
         return None
+    if saved is not None:
+        return saved
     row = _method_token.first(int(reservation.payment_method_id))
     return row[0] if row else None
 
@@ -816,7 +819,7 @@ def _book_credit(order, account, priced):
                                  kind="order_credit", order=order)
         (Account.update(balance_cents=Account.balance_cents + priced["credit_added"])
          .where(Account.id == account.id).execute())
-    if priced["applied"] or priced["credit_added"]:  # otherwise neither moved
+    if priced["credit_added"]:  # the applied credit moved when it was held (``_hold``)
         _check_ledger(account.id)
 
 

@@ -68,6 +68,10 @@ DEFAULTS = {
     # Threads per process that charge orders after the request has reserved them
     # (portal.checkout.charging); 0 charges in the request, which then waits for the gateway.
     "ORDER_CHARGE_THREADS": 8,
+    # PostgreSQL prepares the portal's fixed queries once per pooled connection (PREPARE,
+    # EXECUTE); turn off behind a pooler that moves a client between server connections
+    # (PgBouncer in transaction mode). None: on when the portal pools its connections.
+    "DATABASE_SERVER_PREPARE": None,
     "PASSWORD_HASH_METHOD": "scrypt",
     # The portal's address as its users reach it: the links in emails start with it.
     "PORTAL_URL": "http://127.0.0.1:5000",
@@ -133,6 +137,7 @@ ENVIRONMENT = {
     "BILLING_RUN_MINUTES": int,
     "BILLING_JOBS": int,
     "ORDER_CHARGE_THREADS": int,
+    "DATABASE_SERVER_PREPARE": _flag,
     "ORDER_WAIT_SECONDS": float,
     "HUEY_REDIS_URL": str,
     "HUEY_SQLITE_PATH": str,

@@ -6,7 +6,8 @@ import sqlite3
 import weakref
 from dataclasses import dataclass
 
-from peewee import DatabaseProxy, Field, PostgresqlDatabase, SqliteDatabase, Value
+from peewee import (DatabaseError, DatabaseProxy, Field, PostgresqlDatabase, SqliteDatabase,
+                    Value)
 from playhouse.db_url import connect
 from playhouse.pool import PooledDatabase, PooledSqliteDatabase
 
@@ -121,7 +122,10 @@ def init_app(app):
     """Bind the database; a request connects on its first query (a request that does not
     query, such as the bare benchmark route, never touches the database) and gives the
     connection back (to the pool) at its end."""
+    global SERVER_PREPARE
     init_database(app.config["DATABASE_URL"])
+    if app.config.get("DATABASE_SERVER_PREPARE") is not None:
+        SERVER_PREPARE = bool(app.config["DATABASE_SERVER_PREPARE"])
 
     @app.teardown_request
     def _close(exc):
@@ -134,7 +138,8 @@ def init_app(app):
 #: than running it (pg_stat_statements during the order load: 7 ms of planning per order
 #: against 5.6 ms of execution outside the invoice lock), and the portal's queries are few
 #: and fixed. None: when the connections are pooled (a connection per request would prepare
-#: each statement before running it once); True or False forces it (the tests force it).
+#: each statement before running it once); True or False forces it (the tests force it on;
+#: ``DATABASE_SERVER_PREPARE`` sets it, see ``init_app``).
 SERVER_PREPARE = None
 
 _server_prepared = weakref.WeakKeyDictionary()  # connection → names prepared on it
@@ -195,12 +200,33 @@ def execute_prepared(sql, params, statement):
         if not _prepare(statement):
             return db.execute_sql(sql, params)
         names.add(statement.name)
-    return db.execute_sql(statement.execute, [params[p] for p in statement.arguments])
+    try:
+        return db.execute_sql(statement.execute, [params[p] for p in statement.arguments])
+    except DatabaseError as error:
+        if _sqlstate(error) != "26000":  # invalid_sql_statement_name
+            raise
+        # The connection lost its prepared statements (reset with DISCARD ALL, by the pool
+        # after a failed transaction or by an operator): they are prepared again. Inside a
+        # transaction, which the error aborted, the caller's error path runs first.
+        _server_prepared.pop(connection, None)
+        if db.in_transaction():
+            raise
+        return execute_prepared(sql, params, statement)
+
+
+def _sqlstate(error):
+    """The SQLSTATE of a driver error, or of the one peewee wrapped (None if it has none)."""
+    for candidate in (error, error.__context__, *error.args[:1]):
+        code = getattr(candidate, "pgcode", None)
+        if code:
+            return code
+    return None
 
 
 def _prepare(statement):
-    """``PREPARE`` on this connection; False (and never tried again) if the server refuses
-    it. Inside a transaction a savepoint keeps a refusal from aborting it."""
+    """``PREPARE`` on this connection; False (and never tried again in this process) if the
+    server refuses the statement itself (an SQL error: class 42). Inside a transaction a
+    savepoint keeps a refusal from aborting it; any other error is raised."""
     from psycopg2 import Error as DriverError  # only ever called on PostgreSQL
     cursor = db.cursor()
     savepoint = db.in_transaction()
@@ -208,11 +234,18 @@ def _prepare(statement):
         cursor.execute("SAVEPOINT portal_prepare")
     try:
         cursor.execute(statement.prepare)
-    except DriverError:  # e.g. a parameter whose type the server cannot tell
+    except DriverError as error:
         if savepoint:
             cursor.execute("ROLLBACK TO SAVEPOINT portal_prepare")
+            cursor.execute("RELEASE SAVEPOINT portal_prepare")
+        code = _sqlstate(error) or ""
+        if code == "42P05":  # duplicate_prepared_statement: prepared already
+            return True
+        if not code.startswith("42"):
+            raise
         _not_preparable.add(statement.name)
-        logging.getLogger(__name__).warning("not prepared by the server: %s", statement.prepare)
+        logging.getLogger(__name__).warning("not prepared by the server (%s): %s", code,
+                                            statement.prepare)
         return False
     if savepoint:
         cursor.execute("RELEASE SAVEPOINT portal_prepare")
@@ -231,7 +264,8 @@ class Prepared:
     with the arguments are allowed (no ``in_`` lists, whose SQL depends on their length).
 
     The rows are what the plain query would give (``plain``; ``tests/test_prepared.py``
-    compares them on both engines), built from ``db.execute_sql`` with peewee's public API:
+    compares them on both engines), built from ``db.execute_sql`` (``execute_prepared``) with
+    peewee's public API:
     each selected column converted by its field's ``python_value``, then
 
     - model rows: ``Model(**fields)``;
@@ -272,7 +306,7 @@ class Prepared:
 
     def compile(self, args):
         """(query, sql, parameter template, {parameter position: argument index}, each
-        column's converter) or None."""
+        column's converter, ``ServerStatement`` or None) or None."""
         key = (type(db.obj), tuple(type(a) for a in args))
         compiled = self.compiled.get(key)
         if compiled is None:
@@ -363,7 +397,8 @@ class PreparedInsert:
         self.compiled = {}
 
     def compile(self, fields):
-        """(sql, {parameter position: index in ``fields``}) for an INSERT of ``fields``."""
+        """(sql, {parameter position: index in ``fields``}, ``ServerStatement`` or None) for
+        an INSERT of ``fields``."""
         key = (type(db.obj), fields)
         compiled = self.compiled.get(key)
         if compiled is None:
@@ -429,7 +464,8 @@ class PreparedWrite:
         self.compiled = {}
 
     def compile(self):
-        """(sql, parameter template, [(position, name, field)]) for the current engine."""
+        """(sql, parameter template, [(position, name, field)], ``ServerStatement`` or None)
+        for the current engine."""
         compiled = self.compiled.get(type(db.obj))
         if compiled is None:
             stand_ins = {}
