@@ -259,3 +259,16 @@ def test_a_connection_that_lost_its_statements_prepares_them_again(app):
 def test_prepared_queries_are_all_prepared_by_the_server_where_there_is_one(shop):
     import portal.core.db as portal_db
     assert not portal_db._not_preparable  # none ran as plain SQL after a refusal
+
+
+def test_the_setting_turns_server_prepared_statements_off(make_app, monkeypatch,
+                                                          count_queries):
+    import portal.core.db as portal_db
+    from portal.checkout.cart import _cart_count
+    monkeypatch.setattr(portal_db, "SERVER_PREPARE", None)
+    app = make_app(DATABASE_SERVER_PREPARE=False)
+    with app.app_context(), db.connection_context():
+        assert portal_db.SERVER_PREPARE is False and not portal_db.server_prepares()
+        with count_queries() as queries:  # the prepared query runs as plain SQL
+            _cart_count.first(1)
+        assert [r.msg[0].split()[0] for r in queries.get_queries()] == ["SELECT"]

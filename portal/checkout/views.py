@@ -185,7 +185,8 @@ def pending(key):
         # earlier charge, if any.
         kept = {"idempotency_key": key} if reservation.state == "unconfirmed" else {}
         forget_current_account()  # read with the user, perhaps before the hold was undone
-        return render_review(payment_error=reservation.error_code or "card_declined", **kept)
+        return render_review(402, payment_error=reservation.error_code or "card_declined",
+                             **kept)
     age = (utcnow() - reservation.updated_at).total_seconds()
     return no_store(render("checkout/pending.html", block="order_poll",
                            reservation=reservation, poll_ms=poll_delay_ms(age),
