@@ -45,8 +45,9 @@ reservation older than ``RESERVATION_TIMEOUT`` is completed when the gateway has
 and released otherwise. The timeout must exceed the gateway client's own timeout, so that a
 charge still under way is never released; a charging thread claims its reservation (moves
 ``updated_at`` to now) just before charging, and reconciliation checks the age again under
-the lock, so a job that waited in the pool's queue is never charged after a release. Never charged twice (one key, and the gateway is
-idempotent per key); never a paid order lost; never an unpaid one applied.
+the lock, so a job that waited in the pool's queue is never charged after a release. Never
+charged twice (one key, and the gateway is idempotent per key); never a paid order lost;
+never an unpaid one applied.
 """
 import datetime as dt
 import logging
@@ -411,8 +412,7 @@ def _reserve(user, key, fingerprint, payment, token, card_error, seen_versions, 
     # before reservations, and the demo's, have none: ``place_order``'s look found those.)
     found = _key_or_in_flight.rows(key, int(account.id))
     reservation = next((r for r in found if r.idempotency_key == key), None)
-    in_flight = any(r.idempotency_key != key and r.account_id == account.id
-                    and r.state == "reserved" for r in found)
+    in_flight = any(r.idempotency_key != key for r in found)  # only the account's held ones
     if reservation is not None:
         if reservation.account_id != account.id:
             raise KeyConflict()

@@ -39,9 +39,10 @@ def priced_cart(account):
     return entries, quote, lines
 
 
-def review_context(account, **extra):
-    """Everything the review page shows, with a fresh idempotency key for its order form."""
-    entries, quote, lines = priced_cart(account)
+def review_context(account, priced=None, **extra):
+    """Everything the review page shows, with a fresh idempotency key for its order form
+    (``priced``: ``priced_cart(account)``, when the caller has read it)."""
+    entries, quote, lines = priced or priced_cart(account)
     remember_cart_count(current_user, len(entries))  # the badge, without its own query
     gateway = current_app.config.get("PAYMENT_GATEWAY") or "sandbox"
     methods = _payment_methods.rows(int(account.id), str(gateway))
@@ -94,11 +95,13 @@ def remove_item(item_id):
 @self_service_required
 def review():
     """Completa transazione: periods from today, licenses, costs, credit, VAT and total due."""
-    context = review_context(current_account())  # also the header badge's count
-    if not context["entries"]:
+    account = current_account()
+    priced = priced_cart(account)
+    if not priced[0]:
         flash(_("Your cart is empty: choose a change first."), "info")
         return redirect(url_for("checkout.cart"), 303)
-    return no_store(render("checkout/review.html", block="checkout_review", **context))
+    return no_store(render("checkout/review.html", block="checkout_review",
+                           **review_context(account, priced)))  # also the badge's count
 
 
 @bp.post("/checkout/order")

@@ -29,8 +29,7 @@ def order_receipt(order, invoice, user, account=None, lines=None, locale=None):
     account = account or Account.get_by_id(order.account_id)
     write_message(
         f"order-receipt:{order.id}", "order_receipt", user, invoice, locale=locale,
-        order=order, account=account,
-        invoice=invoice, invoice_number=invoice.number,
+        order=order, account=account, invoice=invoice, invoice_number=invoice.number,
         lines=order_lines(order.id) if lines is None else lines,
         invoice_url=portal_link("invoices.show", invoice_id=invoice.id))
 
