@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import date
 from decimal import Decimal
 from typing import Sequence
@@ -113,9 +114,19 @@ class OrderQuote:
     applied: int
     due: int
     credit_added: int
-    fingerprint: str
     #: The catalog version every price of this quote comes from.
     catalog_version: int = 0
+    #: What the fingerprint is computed from: (items, country, VAT number).
+    fingerprint_inputs: tuple = field(default=(), repr=False, compare=False)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """``quote_fingerprint`` of the quote's inputs, computed when first asked for: the
+        live summary never shows it, the review and the order do."""
+        items, country, vat_number = self.fingerprint_inputs
+        return quote_fingerprint(items, country=country, vat_number=vat_number,
+                                 balance=self.balance, today=self.today,
+                                 catalog_version=self.catalog_version)
 
     @property
     def balance_after(self) -> int:
@@ -291,9 +302,6 @@ def quote_change(
         applied=applied,
         due=due,
         credit_added=credit_added,
-        fingerprint=quote_fingerprint(
-            items, country=country, vat_number=vat_number, balance=balance, today=today,
-            catalog_version=catalog_version,
-        ),
         catalog_version=catalog_version,
+        fingerprint_inputs=(tuple(items), country, vat_number),
     )
