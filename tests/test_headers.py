@@ -252,3 +252,34 @@ def test_request_size_is_limited(giulia):
                            headers=EN)
     assert response.status_code == 413
     assert "Request too large" in response.get_data(as_text=True)
+
+
+def test_session_cookies_are_flask_s_own(app, giulia):
+    # The portal signs sessions with less work per request, but the cookie is the one
+    # Flask's default interface writes and reads: an upgrade logs nobody out.
+    from flask.sessions import SecureCookieSessionInterface
+    flask_s = SecureCookieSessionInterface().get_signing_serializer(app)
+    ours = app.session_interface.get_signing_serializer(app)
+    cookie = giulia.client.get_cookie("session").value
+    assert flask_s.loads(cookie) == ours.loads(cookie)
+    written = flask_s.dumps({"_user_id": "x"})
+    assert ours.loads(written) == {"_user_id": "x"}
+    assert flask_s.loads(ours.dumps({"locale": "en"})) == {"locale": "en"}
+    # a cookie signed with another key is refused
+    other = SecureCookieSessionInterface().get_signing_serializer(
+        type("App", (), {"secret_key": "another-key", "config": {"SECRET_KEY_FALLBACKS": []}})())
+    forged = app.test_client()
+    forged.set_cookie("session", other.dumps(flask_s.loads(cookie)))
+    assert forged.get("/").status_code == 302
+
+
+def test_a_rotated_secret_key_keeps_sessions_signed_with_the_fallback(make_app):
+    old = make_app(SECRET_KEY="the-old-key-0123456789-abcdefghijklmnop")
+    cookie = old.session_interface.get_signing_serializer(old).dumps({"locale": "en"})
+    new = make_app(seed=False, SECRET_KEY="the-new-key-0123456789-abcdefghijklmnop",
+                   SECRET_KEY_FALLBACKS=["the-old-key-0123456789-abcdefghijklmnop"])
+    assert new.session_interface.get_signing_serializer(new).loads(cookie) == {"locale": "en"}
+    alone = make_app(seed=False, SECRET_KEY="the-new-key-0123456789-abcdefghijklmnop")
+    from itsdangerous import BadSignature
+    with pytest.raises(BadSignature):
+        alone.session_interface.get_signing_serializer(alone).loads(cookie)
