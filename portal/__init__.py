@@ -11,7 +11,7 @@ from portal import accounts, activity, checkout, cli, customers, help, invoices,
 from portal.accounts import profile, recovery
 from portal.lifecycle import views as lifecycle
 from portal.mail import views as mail
-from portal.core import config, db, faults, http, i18n, security, templating, throttle
+from portal.core import config, db, faults, http, i18n, scope, security, templating, throttle
 from portal.core.config import ConfigurationError
 from portal.subscriptions import change, dashboard
 
@@ -40,6 +40,7 @@ def create_app(test_config=None):
     )
     config.configure(app, test_config)
 
+    scope.init_app(app)  # first: every application context of the app gets its values
     db.init_app(app)
     i18n.init_app(app)
     throttle.init_app(app)  # before CSRF, so that every attempt counts

@@ -257,3 +257,39 @@ def test_country_options_mark_a_known_country_and_nothing_for_a_forged_value(app
     assert '<option value="DE" selected>Germany</option>' in english
     assert " selected" not in forged and "<b>" not in forged
     assert forged.count("<option") == italian.count("<option") > 200
+
+
+def test_each_request_remembers_its_own_locale(app):
+    # The locale is remembered per application context (portal.core.scope), not per thread.
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        assert money(5000) == "€50.00"
+    with app.test_request_context(headers={"Accept-Language": "it"}):
+        assert money(5000) == f"50,00{NBSP}€"
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        assert money(5000) == "€50.00"
+
+
+def test_speaking_switches_the_remembered_locale_and_back(app):
+    from portal.core.i18n import locale_name, messages_key, speaking, translations
+    with app.test_request_context(headers={"Accept-Language": "it"}):
+        assert (locale_name(), messages_key()) == ("it", "it")
+        italian = translations()
+        with speaking("en"):
+            assert (locale_name(), messages_key()) == ("en", "en")
+            assert money(5000) == "€50.00"
+            assert translations() is not italian
+        assert (locale_name(), messages_key()) == ("it", "it")
+        assert translations() is italian and money(5000) == f"50,00{NBSP}€"
+
+
+def test_each_application_context_has_its_own_values_and_nothing_outside_one(app):
+    from portal.core import scope
+    assert scope.current() is None
+    with app.app_context():
+        outer = scope.current()
+        assert outer == {}
+        outer["x"] = 1
+        with app.app_context():
+            assert scope.current() == {} and scope.current() is not outer
+        assert scope.current() is outer and outer == {"x": 1}
+    assert scope.current() is None

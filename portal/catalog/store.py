@@ -11,9 +11,9 @@ query, or none when the request's first query already read it: see
 import tomllib
 from dataclasses import dataclass, field
 
-from flask import g, has_app_context
 from peewee import fn
 
+from portal.core import scope
 from portal.core.db import db, write_transaction
 from portal.core.models import CatalogVersion, Plan, Product, Subscription
 
@@ -191,8 +191,9 @@ _cache = {}
 def invalidate():
     """Forget the process's and the request's copy (after the file was loaded again)."""
     _cache.clear()
-    if has_app_context():
-        g.pop("catalog", None)
+    values = scope.current()
+    if values is not None:
+        values.pop("catalog", None)
 
 
 def _read_snapshot():
@@ -211,12 +212,15 @@ def _read_snapshot():
 def snapshot():
     """The catalog this request works with: the newest version, fixed for the request.
 
-    ``g.catalog_version`` may hold the version the request already read (see
+    The request's values (``portal.core.scope``) may hold the version it already read (see
     ``portal.core.access``); otherwise it costs one small query per request.
     """
-    if has_app_context() and "catalog" in g:
-        return g.catalog
-    version = g.pop("catalog_version", None) if has_app_context() else None
+    values = scope.current()
+    if values is not None:
+        found = values.get("catalog")
+        if found is not None:
+            return found
+    version = values.pop("catalog_version", None) if values is not None else None
     if version is None:
         version = current_version()
     key = id(db.obj)
@@ -225,8 +229,8 @@ def snapshot():
         cached = _read_snapshot()
         _cache.clear()
         _cache[key] = cached
-    if has_app_context():
-        g.catalog = cached
+    if values is not None:
+        values["catalog"] = cached
     return cached
 
 

@@ -5,12 +5,13 @@ into the page (or htmx fragment) that explains it.
 """
 import functools
 
-from flask import abort, g
+from flask import abort
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from peewee import fn
 
 from portal.billing import Problem, account_refusal
+from portal.core import scope
 from portal.core.db import Prepared
 from portal.core.http import error_page
 from portal.core.models import Account, CatalogVersion, Plan, Product, Subscription, User
@@ -98,24 +99,30 @@ def current_account():
     """The current user's account, read once per request (its balance and VAT number are
     read fresh for each request), with the user (``remember_account``) unless forgotten
     since. ``forget_current_account`` makes the next call read it again (after a write)."""
-    if "current_account" not in g:
+    values = scope.current()
+    account = values.get("current_account") if values is not None else None
+    if account is None:
         account = _account.first(int(current_user.account_id))
         if account is None:
             raise Account.DoesNotExist()
         remember_account(account, account.catalog_version)
-    return g.current_account
+    return account
 
 
 def remember_account(account, catalog_version):
     """The request's account as just read, and the catalog version read with it (the
     request's catalog snapshot then costs no query of its own)."""
-    g.current_account = account
-    g.setdefault("catalog_version", catalog_version)
+    values = scope.current()
+    if values is not None:
+        values["current_account"] = account
+        values.setdefault("catalog_version", catalog_version)
 
 
 def forget_current_account():
     """The account may have changed (an order or a VAT number was written meanwhile)."""
-    g.pop("current_account", None)
+    values = scope.current()
+    if values is not None:
+        values.pop("current_account", None)
 
 
 def subscription_query(subscription_id, account_id, *columns):

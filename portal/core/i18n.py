@@ -12,12 +12,14 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal, format_percent
 from babel.support import Translations
-from flask import current_app, g, has_request_context, request, session
+from flask import current_app, has_request_context, request, session
 from flask_babel import Babel, Domain, force_locale, format_date, get_locale, get_translations
 from flask_login import current_user
 from jinja2 import pass_eval_context
 from markupsafe import Markup
 from werkzeug.utils import cached_property
+
+from portal.core import scope
 
 
 class PortalDomain(Domain):
@@ -112,7 +114,8 @@ def select_locale():
 def messages_key():
     """What the request's messages depend on: the locale, or the pseudo-locale (which
     formats like English but has messages of its own). Keys caches of rendered text."""
-    return PSEUDO_LOCALE if pseudo_locale_active() else locale_name()
+    return _remembered("messages_key",
+                       lambda: PSEUDO_LOCALE if pseudo_locale_active() else locale_name())
 
 
 def language_of(locale_name):
@@ -164,32 +167,30 @@ def english_catalog_path():
 
 
 def locale_name():
-    """``str(get_locale())``, remembered on ``g`` for the request.
+    """``str(get_locale())``, remembered for the application context (``portal.core.scope``).
 
-    Every number and date a page shows asks for it (about fifty times per summary); the
+    Every number and date a page shows asks for it (about thirty times per summary); the
     answer cannot change within a request unless a view switches the language and calls
-    ``flask_babel.refresh()``, which must then also ``g.pop("locale_name", None)`` (none
-    does: the language switch redirects).
+    ``flask_babel.refresh()``, which must then also forget the names ``speaking`` forgets
+    (none does: the language switch redirects).
     """
-    try:
-        name = g.get("locale_name")
-    except RuntimeError:  # outside an application context
-        return str(get_locale())
-    if name is None:
-        name = g.locale_name = str(get_locale())
-    return name
+    return _remembered("locale_name", lambda: str(get_locale()))
 
 
 def translations():
-    """The request's catalog (the pseudo-locale's when it is active), remembered on ``g``
-    like ``locale_name`` (``g.pop("translations", None)`` after ``flask_babel.refresh()``):
-    a page asks for it once per message."""
-    try:
-        found = g.get("translations")
-    except RuntimeError:  # outside an application context
-        return get_translations()
+    """The request's catalog (the pseudo-locale's when it is active), remembered like
+    ``locale_name``: a page asks for it once per message."""
+    return _remembered("translations", get_translations)  # the pseudo-locale's: PortalDomain
+
+
+def _remembered(name, compute):
+    """``compute()``, once per application context (every time outside one)."""
+    values = scope.current()
+    if values is None:
+        return compute()
+    found = values.get(name)
     if found is None:
-        found = g.translations = get_translations()  # the pseudo-locale's: PortalDomain
+        found = values[name] = compute()
     return found
 
 
@@ -198,18 +199,23 @@ def speaking(locale):
     """Text, money and dates in ``locale`` for the block (an email to a user who speaks
     another language than the request's, or outside any request), then back.
 
-    ``flask_babel.force_locale`` switches the locale; the names remembered on ``g``
-    (``locale_name``, ``translations``) are switched with it.
+    ``flask_babel.force_locale`` switches the locale; the names remembered for the context
+    (``locale_name``, ``translations``, ``messages_key``) are switched with it.
     """
-    saved = {name: g.pop(name, None) for name in ("locale_name", "translations")}
+    values = scope.current()
+    saved = {name: values.pop(name, None) for name in _LOCALE_NAMES} if values is not None else {}
     try:
         with force_locale(locale):
             yield
     finally:
-        for name, value in saved.items():
-            g.pop(name, None)
-            if value is not None:
-                setattr(g, name, value)
+        if values is not None:
+            for name in _LOCALE_NAMES:
+                values.pop(name, None)
+            values.update((name, value) for name, value in saved.items() if value is not None)
+
+
+#: What ``_remembered`` keeps that depends on the locale.
+_LOCALE_NAMES = ("locale_name", "translations", "messages_key")
 
 
 # The filters are pure functions of (value, locale): memoised, because Babel parses the
