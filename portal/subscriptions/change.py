@@ -99,11 +99,12 @@ def _cached_part(name, args, locale, environment):
     return getattr(module, name)(*args)
 
 
-def render_part(name, *args):
+def render_part(name, *args, cache=True):
     """Macro ``name`` of ``templates/change/_parts.html``, rendered once per arguments and
-    locale (the arguments must be hashable and be all the macro depends on)."""
+    locale (the arguments must be hashable and be all the macro depends on); ``cache=False``
+    renders it every time."""
     environment = current_app.jinja_env
-    if environment.auto_reload:  # development: templates may change under us
+    if not cache or environment.auto_reload:  # development: templates may change under us
         module = environment.get_template("change/_parts.html").module
         return getattr(module, name)(*args)
     return _cached_part(name, args, messages_key(), id(environment))
@@ -116,14 +117,30 @@ def price_box(price, frequency, oob=False):
                        bool(oob))
 
 
+def price_boxes(cards, frequency):
+    """Every plan's price box, out of band: the summary swaps them all on every click."""
+    return render_part("price_boxes", tuple(card["price"] for card in cards),
+                       "annual" if frequency == "annual" else "monthly")
+
+
+def field_errors(errors, subscription_id):
+    """The three fields' messages, out of band (the same empty ones while nothing is wrong;
+    a message may link to the subscription's pages)."""
+    if not errors:
+        return render_part("field_errors", (), None)
+    return render_part("field_errors", errors, subscription_id, cache=False)
+
+
 def feature_items(features):
     """A plan's features as ``<li>`` items (a dozen translated labels per page)."""
     return render_part("feature_items", tuple(features))
 
 
 def init_app(app):
-    """Templates call ``price_box`` and ``feature_items`` (see above)."""
-    app.jinja_env.globals.update(price_box=price_box, feature_items=feature_items)
+    """Templates call ``price_box``, ``price_boxes``, ``field_errors`` and ``feature_items``
+    (see above)."""
+    app.jinja_env.globals.update(price_box=price_box, price_boxes=price_boxes,
+                                 field_errors=field_errors, feature_items=feature_items)
 
 
 def changeable_subscription(subscription_id):
