@@ -77,8 +77,10 @@ def pseudo_locale_active():
 def chosen_language():
     """The user's saved preference, then the session, then Accept-Language, then Italian."""
     languages = available_locales()
-    if current_user and current_user.is_authenticated and current_user.locale in languages:
-        return current_user.locale
+    # Only a signed-in user has a saved preference (``current_user`` is a proxy: read once)
+    saved = getattr(current_user, "locale", None)
+    if saved in languages:
+        return saved
     if session.get("locale") in languages:
         return session["locale"]
     if request:
@@ -109,6 +111,18 @@ def select_locale():
     if pseudo_locale_active():
         return "en"
     return regional_variant(chosen_language())
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_locale(identifier):
+    """Babel's ``Locale`` of an identifier the portal selected (immutable: shared)."""
+    return Locale.parse(identifier)
+
+
+def _request_locale():
+    """Flask-Babel's locale selector: ``select_locale``, parsed once per identifier rather
+    than on every request."""
+    return _parsed_locale(select_locale())
 
 
 def messages_key():
@@ -372,7 +386,7 @@ def _template_npgettext(eval_ctx, message_context, singular, plural, num, /,
 
 def init_app(app):
     """Register Flask-Babel with the top-level translations folder and the filters."""
-    babel.init_app(app, locale_selector=select_locale)
+    babel.init_app(app, locale_selector=_request_locale)
     # Jinja's "newstyle" gettext (autoescaped, always %-formatted), with the request's
     # translations looked up once; ``_`` is gettext itself rather than Jinja's alias that
     # resolves it again on every call (a page translates a few dozen messages).
