@@ -19,11 +19,11 @@ from portal.core.i18n import messages_key
 bp = Blueprint("change", __name__)
 
 TEMPLATE = "change/edit.html"
-#: Regions the summary request swaps: the summary itself, then out-of-band the parts of the
-#: form that depend on the choice (the short status line screen readers announce, prices for
-#: the frequency, messages, the action bar).
-SUMMARY_BLOCKS = ["order_summary", "summary_status", "plan_prices", "field_errors",
-                  "order_actions"]
+#: What the summary request gets: the template's block that renders, with one context, the
+#: summary itself, then out-of-band the parts of the form that depend on the choice (the
+#: short status line screen readers announce, prices for the frequency, messages, the
+#: action bar).
+SUMMARY_FRAGMENT = "summary_fragment"
 
 
 def plan_cards(subscription, current, choice):
@@ -168,7 +168,7 @@ def edit(subscription_id):
             return render(TEMPLATE, status=422, oob=False, **context)
         return add_to_cart(subscription, context["quote"].lines[0])
     # htmx gets the summary plus out-of-band updates of the parts of the form it changes
-    return render(TEMPLATE, block=SUMMARY_BLOCKS, status=422 if invalid else 200,
+    return render(TEMPLATE, block=SUMMARY_FRAGMENT, status=422 if invalid else 200,
                   oob=is_htmx(), **context)
 
 
