@@ -188,3 +188,19 @@ def test_without_a_request_or_with_folding_off_templates_compile_as_written(make
     with app.test_request_context("/"):
         assert app.jinja_env.get_template("base.html").environment is app.jinja_env
     assert app.jinja_env.message_overlays == {}
+
+
+def test_the_header_and_footer_links_follow_the_prefix_the_portal_is_served_under(app, giulia):
+    # base.html's links are built once per script root (portal.core.http.chrome_urls)
+    plain = giulia.get("/").get_data(as_text=True)
+    assert 'href="/invoices"' in plain or 'href="/invoices/"' in plain
+    assert 'href="/static/css/portal.css"' in plain
+    prefixed = giulia.client.get("/", base_url="http://localhost/billing/").get_data(
+        as_text=True)
+    hrefs = re.findall(r'(?:href|src|action)="(/[^"]*)"', prefixed)
+    assert hrefs and all(h.startswith("/billing/") for h in hrefs), hrefs
+    assert 'href="/billing/static/css/portal.css"' in prefixed
+    # and the page the user is on is still the current one in the menu
+    assert re.search(r'href="/billing/"\s+aria-current="page"', prefixed)
+    again = giulia.get("/").get_data(as_text=True)
+    assert 'href="/static/css/portal.css"' in again
