@@ -87,7 +87,6 @@ def summary_context(subscription, choice):
         "wanted_plan": product_plans(subscription.product_id).get(choice["plan"]),
         "max_licenses": MAX_LICENSES, "other_items": other_items,
         "is_new": subscription.status != "active",
-        "form_url": url_for("change.edit", subscription_id=subscription.id),
     }
 
 
