@@ -1,5 +1,6 @@
 """Dati di fatturazione: every field refused with its own message, VIES (valid, invalid,
 unavailable, slow) and the re-check of numbers accepted provisionally."""
+import re
 import time
 
 import pytest
@@ -89,6 +90,15 @@ def test_page_refuses_bad_input_in_the_users_language(giulia):
     assert 'id="billing-pec-error" data-code="pec_format"' in html
     assert "fünf Ziffern" in html
     assert account().postal_code == "20121"
+    # a field names its message, and its hint when it has one, to screen readers
+    assert re.search(r'id="billing-postal_code"[^>]*aria-invalid="true"[^>]*'
+                     r'aria-describedby="billing-postal_code-error"', html)
+    assert re.search(r'id="billing-pec"[^>]*aria-invalid="true"[^>]*'
+                     r'aria-describedby="billing-pec-error billing-pec-hint"', html)
+    assert re.search(r'id="billing-street"(?![^>]*aria-invalid)(?![^>]*aria-describedby)[^>]*>',
+                     html)
+    assert re.search(r'id="billing-province"(?![^>]*aria-invalid)[^>]*'
+                     r'aria-describedby="billing-province-hint"', html)
 
 
 def test_members_cannot_see_the_billing_details(app):
