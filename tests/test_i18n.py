@@ -293,3 +293,28 @@ def test_each_application_context_has_its_own_values_and_nothing_outside_one(app
             assert scope.current() == {} and scope.current() is not outer
         assert scope.current() is outer and outer == {"x": 1}
     assert scope.current() is None
+
+
+def test_a_deactivated_users_saved_language_is_not_followed(giulia):
+    # Flask-Login counts an inactive user as not authenticated: the login page it is sent
+    # to speaks the browser's language, not the one saved on the account.
+    with db.connection_context():
+        User.update(locale="en", active=False).where(User.email == GIULIA).execute()
+    response = giulia.get("/", headers={"Accept-Language": "it"}, follow_redirects=True)
+    assert html_lang(response) == "it"
+
+
+def test_nothing_is_remembered_after_a_context_whose_teardown_raised(make_app):
+    from portal.core import scope
+    app = make_app(seed=False)
+
+    @app.teardown_appcontext
+    def _fails(error):
+        raise RuntimeError("teardown failed")
+
+    context = app.app_context()
+    context.push()
+    scope.current()["locale_name"] = "de"
+    with pytest.raises(RuntimeError):
+        context.pop()
+    assert scope.current() is None

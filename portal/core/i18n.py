@@ -77,10 +77,12 @@ def pseudo_locale_active():
 def chosen_language():
     """The user's saved preference, then the session, then Accept-Language, then Italian."""
     languages = available_locales()
-    # Only a signed-in user has a saved preference (``current_user`` is a proxy: read once)
-    saved = getattr(current_user, "locale", None)
-    if saved in languages:
-        return saved
+    # a signed-in, active user's saved preference (``current_user`` is a proxy: each use
+    # looks the user up again)
+    if current_user.is_authenticated:
+        saved = current_user.locale
+        if saved in languages:
+            return saved
     if session.get("locale") in languages:
         return session["locale"]
     if request:

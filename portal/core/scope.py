@@ -13,7 +13,7 @@ then compute the value without remembering it.
 """
 from contextvars import ContextVar
 
-from flask import appcontext_popped, appcontext_pushed
+from flask import appcontext_popped, appcontext_pushed, has_app_context
 
 _current = ContextVar("portal_scope", default=None)
 
@@ -26,8 +26,12 @@ class Scope(dict):
 
 
 def current():
-    """The current application context's dict, or None outside one."""
-    return _current.get()
+    """The current application context's dict, or None outside one (also after a context
+    whose teardown raised: Flask then pops it without sending ``appcontext_popped``)."""
+    values = _current.get()
+    if values is not None and not has_app_context():
+        return None
+    return values
 
 
 def _pushed(app, **extra):
