@@ -41,17 +41,8 @@ def main():
                                     "password": bench_seed.PASSWORD, "csrf_token": token})
         client.get("/")
         clients[owner] = client
-    # the seed's read and big subscriptions: two per account, Webinar first (bench/seed.py)
-    read_sub, big_sub = 2 * bench_seed.READ_ACCOUNT - 1, 1
-    paths = {
-        "baseline": (bench_seed.READ_ACCOUNT, "/_bench/baseline", {}),
-        "summary": (bench_seed.READ_ACCOUNT, f"/subscriptions/{read_sub}/change?{bench.SUMMARY_QUERY}",
-                    {"HX-Request": "true"}),
-        "change": (bench_seed.READ_ACCOUNT, f"/subscriptions/{read_sub}/change", {}),
-        "dashboard": (bench_seed.READ_ACCOUNT, "/", {}),
-        "review": (bench_seed.READ_ACCOUNT, "/checkout", {}),
-        "licenses": (1, f"/subscriptions/{big_sub}/licenses", {}),
-    }
+    paths = {name: (1 if name == "licenses" else bench_seed.READ_ACCOUNT, path, headers)
+             for name, (path, headers) in bench.inprocess_paths().items()}
     for name in args.endpoints or paths:
         owner, path, headers = paths[name]
         client = clients[owner]

@@ -47,17 +47,7 @@ def serve(endpoint, count):
                                     "password": bench_seed.PASSWORD,
                                     "csrf_token": bench.TOKEN.search(page).group(1)})
         client.get("/")
-    # the seed's read and big subscriptions: two per account, Webinar first (bench/seed.py)
-    read_sub, big_sub = 2 * bench_seed.READ_ACCOUNT - 1, 1
-    path, headers = {
-        "baseline": ("/_bench/baseline", {}),
-        "summary": (f"/subscriptions/{read_sub}/change?{bench.SUMMARY_QUERY}",
-                    {"HX-Request": "true"}),
-        "change": (f"/subscriptions/{read_sub}/change", {}),
-        "dashboard": ("/", {}),
-        "review": ("/checkout", {}),
-        "licenses": (f"/subscriptions/{big_sub}/licenses", {}),
-    }[endpoint]
+    path, headers = bench.inprocess_paths()[endpoint]
     for _ in range(WARM_UP + count):
         response = client.get(path, headers=headers)
         if response.status_code != 200:

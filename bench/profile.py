@@ -48,17 +48,7 @@ def main():
     client.post("/login", data={"email": email, "password": bench_seed.PASSWORD,
                                 "csrf_token": token})
     client.get("/")
-    # the seed's read and big subscriptions: two per account, Webinar first (bench/seed.py)
-    read_sub, big_sub = 2 * bench_seed.READ_ACCOUNT - 1, 1
-    path, headers = {
-        "baseline": ("/_bench/baseline", {}),
-        "summary": (f"/subscriptions/{read_sub}/change?{bench.SUMMARY_QUERY}",
-                    {"HX-Request": "true"}),
-        "change": (f"/subscriptions/{read_sub}/change", {}),
-        "dashboard": ("/", {}),
-        "review": ("/checkout", {}),
-        "licenses": (f"/subscriptions/{big_sub}/licenses", {}),
-    }[args.endpoint]
+    path, headers = bench.inprocess_paths()[args.endpoint]
     for _ in range(20):
         assert client.get(path, headers=headers).status_code == 200
     profiler = pyinstrument.Profiler(interval=0.0005)

@@ -79,6 +79,21 @@ LATENCY_MS = 300
 LARGE_SCALE = 100
 
 
+def inprocess_paths():
+    """{endpoint: (path, headers)} that the in-process tools (``profile.py``, ``cpu.py``,
+    ``instructions.py``) ask: the seed's read and big subscriptions, two per account,
+    Webinar first (``bench/seed.py``). The license page is the big account's (account 1)."""
+    read_sub, big_sub = 2 * bench_seed.READ_ACCOUNT - 1, 1
+    return {
+        "baseline": ("/_bench/baseline", {}),
+        "summary": (f"/subscriptions/{read_sub}/change?{SUMMARY_QUERY}", {"HX-Request": "true"}),
+        "change": (f"/subscriptions/{read_sub}/change", {}),
+        "dashboard": ("/", {}),
+        "review": ("/checkout", {}),
+        "licenses": (f"/subscriptions/{big_sub}/licenses", {}),
+    }
+
+
 def log(message):
     """Progress on stderr, so that stdout holds the tables."""
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
