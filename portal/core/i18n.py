@@ -219,15 +219,16 @@ def speaking(locale):
     (``locale_name``, ``translations``, ``messages_key``) are switched with it.
     """
     values = scope.current()
-    saved = {name: values.pop(name, None) for name in _LOCALE_NAMES} if values is not None else {}
+    if values is None:
+        values = {}  # outside an application context nothing is remembered
+    saved = {name: values.pop(name) for name in _LOCALE_NAMES if name in values}
     try:
         with force_locale(locale):
             yield
     finally:
-        if values is not None:
-            for name in _LOCALE_NAMES:
-                values.pop(name, None)
-            values.update((name, value) for name, value in saved.items() if value is not None)
+        for name in _LOCALE_NAMES:
+            values.pop(name, None)
+        values.update(saved)
 
 
 #: What ``_remembered`` keeps that depends on the locale.

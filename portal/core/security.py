@@ -1,6 +1,5 @@
 """Login sessions, CSRF, security headers and proxy trust."""
 import hashlib
-import threading
 
 from flask import flash, redirect, request, url_for
 from flask_babel import gettext as _
@@ -52,16 +51,15 @@ class SessionInterface(SecureCookieSessionInterface):
 
     def __init__(self):
         self._serializers = {}
-        self._lock = threading.Lock()
 
     def get_signing_serializer(self, app):
         """The serializer of the app's current key and fallbacks (rotating the key in the
-        configuration gives a new one)."""
+        configuration gives a new one; two threads building the first one at once keep
+        either, they are the same)."""
         key = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
         found = self._serializers.get(key)
         if found is None and app.secret_key:
-            with self._lock:
-                found = self._serializers.setdefault(key, super().get_signing_serializer(app))
+            found = self._serializers.setdefault(key, super().get_signing_serializer(app))
         return found
 
 
