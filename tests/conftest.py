@@ -31,6 +31,15 @@ GIULIA = "giulia.rossi@example.it"
 MARCO = "marco.verdi@example.it"
 ANNA = "anna.bianchi@example.com"
 _TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+#: Values that differ on every render: the CSRF token carries the second it was signed at,
+#: and every review gets a fresh idempotency key.
+_VOLATILE = re.compile(r'((?:name="(?:csrf_token|idempotency_key)" value=)|'
+                       r'(?:"X-CSRFToken": ))"[^"]*"')
+
+
+def without_tokens(html):
+    """``html`` with its CSRF tokens and idempotency keys blanked, to compare two renders."""
+    return _VOLATILE.sub(r"\1-", html)
 
 
 #: Test-only settings: a cheap password hash keeps logins fast; production uses scrypt.
