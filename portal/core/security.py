@@ -18,6 +18,12 @@ login_manager = LoginManager()
 
 CSP = ("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
        "frame-ancestors 'none'; form-action 'self'")
+#: Every response's headers, unless the view set its own.
+HEADERS = (("Content-Security-Policy", CSP), ("X-Content-Type-Options", "nosniff"),
+           ("Referrer-Policy", "same-origin"), ("X-Frame-Options", "DENY"))
+#: Over HTTPS, also HSTS.
+SECURE_HEADERS = HEADERS + (
+    ("Strict-Transport-Security", "max-age=31536000; includeSubDomains"),)
 
 
 #: Every authenticated request loads its user, with its account and the catalog version in
@@ -85,12 +91,12 @@ def init_app(app):
     @app.after_request
     def _headers(response):
         headers = response.headers
-        headers.setdefault("Content-Security-Policy", CSP)
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "same-origin")
-        headers.setdefault("X-Frame-Options", "DENY")
-        if request.is_secure:
-            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        # the response's own names, once (``Headers.setdefault`` looks each name up by
+        # raising and catching an exception when it is missing, as it always is here)
+        present = {name.lower() for name, _value in headers.items()}
+        for name, value in (SECURE_HEADERS if request.is_secure else HEADERS):
+            if name.lower() not in present:
+                headers.add(name, value)
         # Everything a logged-in user sees is account data (balances, cards, VAT numbers):
         # no browser or proxy keeps it. Static files are the same for everyone.
         if request.endpoint != "static" and current_user.is_authenticated:
