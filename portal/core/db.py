@@ -6,8 +6,9 @@ import sqlite3
 import weakref
 from dataclasses import dataclass
 
-from peewee import (DatabaseError, DatabaseProxy, Field, PostgresqlDatabase, SqliteDatabase,
-                    Value)
+from peewee import (AutoField, BigAutoField, BigIntegerField, CharField, DatabaseError,
+                    DatabaseProxy, Field, ForeignKeyField, IntegerField, PostgresqlDatabase,
+                    SqliteDatabase, TextField, Value)
 from playhouse.db_url import connect
 from playhouse.pool import PooledDatabase, PooledSqliteDatabase
 
@@ -252,6 +253,60 @@ def _prepare(statement):
     return True
 
 
+#: Field types whose ``python_value`` gives back a value of this Python type unchanged: a
+#: column of one is converted only when the driver gives another type.
+_NATIVE_TYPES = {IntegerField: int, BigIntegerField: int, AutoField: int, BigAutoField: int,
+                 CharField: str, TextField: str}
+
+
+def _native_type(column):
+    """The Python type ``column``'s values need no conversion from (None: always convert)."""
+    if type(column) is ForeignKeyField:
+        column = column.rel_field
+    return _NATIVE_TYPES.get(type(column))
+
+
+class Compiled:
+    """A ``Prepared`` query built for one engine and argument types: the peewee query, its
+    SQL, the parameter template, ``slots`` ({parameter position: argument index}), the
+    ``ServerStatement`` or None, each column's conversion and, once known, the ``Layout``
+    of its model rows."""
+
+    __slots__ = ("query", "sql", "params", "slots", "statement", "conversions", "layout")
+
+    def __init__(self, query, sql, params, slots, statement):
+        self.query, self.sql, self.params, self.slots = query, sql, params, slots
+        self.statement = statement
+        #: (column index, the field's ``python_value``, the native type or None) of every
+        #: field column
+        self.conversions = tuple(
+            (index, column.python_value, _native_type(column))
+            for index, column in enumerate(query.selected_columns) if isinstance(column, Field))
+        self.layout = None
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each model's fields are in a row: ``models`` is ((model, ((column index, field
+    name), ...)), ...), the query's own model first; ``extra`` names the other columns."""
+
+    model: type
+    models: tuple
+    extra: tuple
+
+    @classmethod
+    def of(cls, query, names):
+        """The layout of ``query``'s rows, whose columns the cursor names ``names``."""
+        fields, extra = {}, []
+        for index, (column, name) in enumerate(zip(query.selected_columns, names)):
+            if isinstance(column, Field):
+                fields.setdefault(column.model, []).append((index, column.name))
+            else:
+                extra.append((index, name))
+        return cls(query.model, tuple((model, tuple(columns))
+                                      for model, columns in fields.items()), tuple(extra))
+
+
 class Prepared:
     """A SELECT whose SQL peewee builds once per engine, then runs with new values.
 
@@ -305,8 +360,8 @@ class Prepared:
         return None
 
     def compile(self, args):
-        """(query, sql, parameter template, {parameter position: argument index}, each
-        column's converter, ``ServerStatement`` or None) or None."""
+        """The ``Compiled`` query for arguments of these types, or None (a type not
+        prepared)."""
         key = (type(db.obj), tuple(type(a) for a in args))
         compiled = self.compiled.get(key)
         if compiled is None:
@@ -319,11 +374,9 @@ class Prepared:
                      if type(p) in (int, str) and p in stand_ins}
             if set(slots.values()) != set(range(len(args))):
                 raise ValueError("every argument of a prepared query must be a parameter")
-            converters = [column.python_value if isinstance(column, Field) else None
-                          for column in query.selected_columns]
             statement = ServerStatement.of(sql, params, slots) if is_postgres() else None
-            compiled = self.compiled[key] = (query, sql, list(params), slots, converters,
-                                             statement)
+            compiled = self.compiled[key] = Compiled(query, sql, list(params), slots,
+                                                     statement)
         return compiled
 
     def rows(self, *args):
@@ -331,38 +384,43 @@ class Prepared:
         compiled = self.compile(args)
         if compiled is None:
             return list(self.plain(*args))
-        query, sql, params, slots, converters, statement = compiled
-        params = list(params)
-        for position, index in slots.items():
+        params = list(compiled.params)
+        for position, index in compiled.slots.items():
             params[position] = args[index]
-        cursor = execute_prepared(sql, params, statement)
-        values = [tuple(raw if convert is None else convert(raw)
-                        for convert, raw in zip(converters, row))
-                  for row in cursor.fetchall()]
+        cursor = execute_prepared(compiled.sql, params, compiled.statement)
+        rows = cursor.fetchall()
+        conversions = compiled.conversions
+        values = []
+        for row in rows:
+            row = list(row)
+            for index, convert, native in conversions:
+                raw = row[index]
+                if native is None or (raw is not None and type(raw) is not native):
+                    row[index] = convert(raw)
+            values.append(row)
         if self.row is tuple:
-            return values
-        # A column that is not a field (an aliased subquery) is named by the cursor (DB-API)
-        names = [description[0] for description in cursor.description]
-        return [self.joined(query.model, query.selected_columns, names, row)
-                for row in values]
+            return [tuple(row) for row in values]
+        layout = compiled.layout
+        if layout is None:
+            # A column that is not a field (an aliased subquery) is named by the cursor
+            # (DB-API); the names are the SQL's, the same on every execution.
+            layout = compiled.layout = Layout.of(
+                compiled.query, [description[0] for description in cursor.description])
+        return [self.joined(layout, row) for row in values]
 
-    def joined(self, model, columns, names, row):
-        """The ``model`` instance of one row, with the joined models' instances attached
-        (``columns`` are the query's selected fields; any other selected expression becomes
-        an attribute of the ``model`` instance, named as the SQL names it)."""
-        data, extra = {}, {}
-        for column, name, value in zip(columns, names, row):
-            if isinstance(column, Field):
-                data.setdefault(column.model, {})[column.name] = value
-            else:
-                extra[name] = value
-        instances = {source: source(**fields) for source, fields in data.items()}
-        for name, value in extra.items():
-            setattr(instances[model], name, value)
+    def joined(self, layout, row):
+        """The query's model instance of one row, with the joined models' instances attached
+        (any selected expression that is not a field becomes an attribute of it, named as
+        the SQL names it)."""
+        instances = {model: model(**{name: row[index] for index, name in fields})
+                     for model, fields in layout.models}
+        instance = instances[layout.model]
+        for index, name in layout.extra:
+            setattr(instance, name, row[index])
         for foreign_key in self.related:
             setattr(instances[foreign_key.model], foreign_key.name,
                     instances[foreign_key.rel_model])
-        return instances[model]
+        return instance
 
     def first(self, *args):
         """The first row or None (the builder adds ``.limit(1)`` where it matters)."""
