@@ -29,6 +29,14 @@ def test_change_form_reads_the_choice_with_the_subscription_as_default(sent, wan
     assert {key: choice[key] for key in wanted} == wanted
 
 
+def test_change_form_takes_the_first_of_a_repeated_field_and_the_button_pressed():
+    form = ChangeForm.for_subscription(
+        MultiDict([("licenses", "9"), ("licenses", "4"), ("intent", "add")]), SUBSCRIPTION)
+    assert form.choice()["licenses"] == "9"
+    assert form.intent == "add"
+    assert ChangeForm.for_subscription(MultiDict(), SUBSCRIPTION).intent == ""
+
+
 CARD = {"payment_method": "new", "card_number": "4242 4242 4242 4242", "card_cvc": "123",
         "card_expiry": "12/30", "card_holder": "Giulia Rossi"}
 

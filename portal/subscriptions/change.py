@@ -162,7 +162,7 @@ def edit(subscription_id):
         request.form if request.method == "POST" else request.args, subscription)
     context = summary_context(subscription, form.choice())
     invalid = bool(context["errors"])
-    if request.method == "POST" and form.intent.data == "add":
+    if request.method == "POST" and form.intent == "add":
         if invalid or context["unchanged"]:
             return render(TEMPLATE, status=422, oob=False, **context)
         return add_to_cart(subscription, context["quote"].lines[0])
