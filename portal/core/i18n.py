@@ -16,7 +16,9 @@ from flask import current_app, has_request_context, request, session
 from flask_babel import Babel, Domain, force_locale, format_date, get_locale, get_translations
 from flask_login import current_user
 from jinja2 import pass_eval_context
-from markupsafe import Markup
+from markupsafe import Markup, escape
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.http import parse_accept_header
 from werkzeug.utils import cached_property
 
 from portal.core import scope
@@ -76,20 +78,7 @@ def pseudo_locale_active():
 
 def chosen_language():
     """The user's saved preference, then the session, then Accept-Language, then Italian."""
-    languages = available_locales()
-    # a signed-in, active user's saved preference (``current_user`` is a proxy: each use
-    # looks the user up again)
-    if current_user.is_authenticated:
-        saved = current_user.locale
-        if saved in languages:
-            return saved
-    if session.get("locale") in languages:
-        return session["locale"]
-    if request:
-        best = request.accept_languages.best_match(languages)
-        if best:
-            return best
-    return current_app.config["BABEL_DEFAULT_LOCALE"]
+    return _choice(*_choice_inputs())[0]
 
 
 def regional_variant(language):
@@ -97,14 +86,7 @@ def regional_variant(language):
     dates and numbers follow it; the messages stay those of ``language``'s catalog."""
     if not request:
         return language
-    for tag, _quality in request.accept_languages:
-        parts = re.split(r"[-_]", tag)
-        if len(parts) == 2 and parts[0].lower() == language and parts[1].isalpha():
-            try:
-                return str(Locale.parse(f"{language}_{parts[1].upper()}"))
-            except (ValueError, UnknownLocaleError):
-                continue
-    return language
+    return _variant(language, request.headers.get("Accept-Language", ""))
 
 
 def select_locale():
@@ -112,7 +94,48 @@ def select_locale():
     (the pseudo-locale formats like English)."""
     if pseudo_locale_active():
         return "en"
-    return regional_variant(chosen_language())
+    return _choice(*_choice_inputs())[1]
+
+
+def _choice_inputs():
+    """What the choice of language depends on: the signed-in, active user's saved
+    preference, the session's, the Accept-Language header (None outside a request), the
+    portal's languages and its default."""
+    saved = current_user.locale if current_user.is_authenticated else None
+    header = request.headers.get("Accept-Language", "") if request else None
+    config = current_app.config
+    return (saved, session.get("locale"), header, tuple(config["LANGUAGES"]),
+            config["BABEL_DEFAULT_LOCALE"])
+
+
+@functools.lru_cache(maxsize=256)
+def _choice(saved, in_session, header, languages, default):
+    """``(language, locale)`` for these inputs (``_choice_inputs``): a pure function, so a
+    request with the same ones (every request of a signed-in user) finds it already made
+    (the header is the browser's, so the cache is bounded)."""
+    if saved in languages:
+        language = saved
+    elif in_session in languages:
+        language = in_session
+    else:
+        language = None
+        if header is not None:
+            language = parse_accept_header(header, LanguageAccept).best_match(languages)
+        language = language or default
+    return language, (_variant(language, header) if header is not None else language)
+
+
+@functools.lru_cache(maxsize=256)
+def _variant(language, header):
+    """``regional_variant`` of ``language`` for an Accept-Language ``header``."""
+    for tag, _quality in parse_accept_header(header, LanguageAccept):
+        parts = re.split(r"[-_]", tag)
+        if len(parts) == 2 and parts[0].lower() == language and parts[1].isalpha():
+            try:
+                return str(Locale.parse(f"{language}_{parts[1].upper()}"))
+            except (ValueError, UnknownLocaleError):
+                continue
+    return language
 
 
 @functools.lru_cache(maxsize=64)
@@ -341,12 +364,22 @@ LANGUAGE_NAMES = {"it": "Italiano", "en": "English", "de": "Deutsch",
 
 def _formatted(eval_ctx, text, variables):
     """Jinja's newstyle rule: Markup when autoescaping, and always a format string (a
-    message without variables and without ``%`` is its own result: most of a page's)."""
-    if eval_ctx.autoescape:
-        text = Markup(text)
-    if not variables and "%" not in text:
-        return text
-    return text % variables
+    message without variables and without ``%`` is its own result: most of a page's).
+
+    Autoescaped, the variables are escaped first and the message formatted as a plain
+    string: the same text as ``Markup.__mod__``, which wraps every variable in a helper
+    object, about a tenth of the summary's rendering. Numbers stay numbers (``%(month)02d``)
+    and need no escaping."""
+    if not eval_ctx.autoescape:
+        return text % variables if variables or "%" in text else text
+    if not variables:
+        return Markup(text % variables if "%" in text else text)
+    return Markup(text % {name: value if type(value) in _NUMBERS else escape(value)
+                          for name, value in variables.items()})
+
+
+#: What a message's variables may be without escaping: their text has no markup characters.
+_NUMBERS = (int, float, Decimal, bool)
 
 
 @pass_eval_context
