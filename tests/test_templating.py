@@ -5,13 +5,16 @@ render time produces: every page, fragment, email and invoice document is render
 in every language, and the pseudo-locale, and compared.
 """
 import re
+from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 from flask import render_template
+from markupsafe import Markup
 
 from conftest import GIULIA, Browser, without_tokens
 from portal.core.db import db
-from portal.core.i18n import pseudo_text, speaking
+from portal.core.i18n import _formatted, pseudo_text, speaking
 from portal.core.models import Invoice, OutboxMessage, User
 from portal.invoices.numbering import invoice_document
 from portal.mail.outbox import render_row
@@ -200,3 +203,21 @@ def test_the_header_and_footer_links_follow_the_prefix_the_portal_is_served_unde
     assert re.search(r'href="/billing/"\s+aria-current="page"', prefixed)
     again = giulia.get("/").get_data(as_text=True)
     assert 'href="/static/css/portal.css"' in again
+
+
+@pytest.mark.parametrize("text, variables", [
+    ("%(name)s & %(amount)s", {"name": "<b>Rossi & C.</b>", "amount": Markup("1&nbsp;€")}),
+    ("expires %(month)02d/%(year)s", {"month": 3, "year": 2030}),
+    ("%(rate)s of %(total)s, %(ok)s", {"rate": Decimal("0.22"), "total": 1.5, "ok": True}),
+    ("%(value)s", {"value": None}),
+    ("100%% sure", {}),
+    ("plain", {}),
+])
+def test_messages_escape_their_variables_as_markupsafe_does(text, variables):
+    # i18n._formatted escapes each variable itself instead of Markup.__mod__'s helpers
+    autoescaped, plain = SimpleNamespace(autoescape=True), SimpleNamespace(autoescape=False)
+    expected = Markup(text) % variables
+    formatted = _formatted(autoescaped, text, dict(variables))
+    assert formatted == expected and isinstance(formatted, Markup)
+    assert _formatted(plain, text, dict(variables)) == (text % variables if variables
+                                                          or "%" in text else text)
