@@ -43,6 +43,7 @@ def create_app(test_config=None):
     scope.init_app(app)  # first: every application context of the app gets its values
     db.init_app(app)
     i18n.init_app(app)
+    templating.init_app(app)
     throttle.init_app(app)  # before CSRF, so that every attempt counts
     http.init_app(app)  # before CSRF, so that an unreadable form is a bad request
     security.init_app(app)

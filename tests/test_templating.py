@@ -9,10 +9,12 @@ from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
-from flask import render_template
+from flask import render_template, render_template_string
 from markupsafe import Markup
 
 from conftest import GIULIA, Browser, without_tokens
+from portal.billing.prices import PlanPrice
+from portal.core import templating
 from portal.core.db import db
 from portal.core.i18n import _formatted, pseudo_text, speaking
 from portal.core.models import Invoice, OutboxMessage, User
@@ -221,3 +223,35 @@ def test_messages_escape_their_variables_as_markupsafe_does(text, variables):
     assert formatted == expected and isinstance(formatted, Markup)
     assert _formatted(plain, text, dict(variables)) == (text % variables if variables
                                                           or "%" in text else text)
+
+
+@pytest.mark.parametrize("language", ["it", "en"])
+def test_label_globals_render_as_the_macros_themselves(app, language):
+    # portal.core.templating.LABEL_MACROS: remembered per arguments and locale
+    price = PlanPrice("p", "webinar", "Pro", 2, 1990, 19900, True)
+    calls = ['frequency_label("annual")', "licenses_count(1)", "licenses_count(12)",
+             'unit_price(price, "annual")', 'unit_price(price, "monthly")',
+             'vat_reason_label("reverse_charge")']
+    imported = '{% from "macros.html" import frequency_label, licenses_count, unit_price, ' \
+               'vat_reason_label %}'
+    with app.test_request_context("/", headers={"Accept-Language": language}):
+        for call in calls:
+            source = "{{ " + call + " }}"
+            direct = app.jinja_env.from_string(imported + source).render(price=price)
+            assert app.jinja_env.from_string(source).render(price=price) == direct
+            assert render_template_string(source, price=price) == direct  # twice: cached
+
+
+def test_label_globals_keep_one_output_per_locale_and_none_for_a_model_row(app, giulia):
+    templating._cached_macro.cache_clear()
+    source = '{{ frequency_label("monthly") }}|{{ licenses_count(n) }}'
+    with app.test_request_context("/", headers={"Accept-Language": "it"}):
+        assert render_template_string(source, n=3) == "Mensile|3 licenze"
+    with app.test_request_context("/", headers={"Accept-Language": "en"}):
+        assert render_template_string(source, n=3) == "Monthly|3 licenses"
+    with app.test_request_context("/"):
+        # a row is not a value: rendered every time, never remembered
+        before = templating._cached_macro.cache_info().currsize
+        user = User.get(User.email == GIULIA)
+        assert render_template_string("{{ frequency_label(u) }}", u=user) == str(user)
+        assert templating._cached_macro.cache_info().currsize == before

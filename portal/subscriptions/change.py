@@ -1,5 +1,4 @@
 """Modifica sottoscrizione: plan, licenses, frequency and the live order summary."""
-import functools
 
 from flask import Blueprint, current_app, request, url_for
 from flask_login import current_user
@@ -14,7 +13,7 @@ from portal.core.models import CartItem, LicenseAssignment, Subscription, audit
 from portal.subscriptions.forms import ChangeForm
 from portal.subscriptions.quotes import product_plans, quote_for, validate_request
 from portal.core.http import is_htmx, render, see_other
-from portal.core.i18n import messages_key
+from portal.core.templating import cached_macro
 
 bp = Blueprint("change", __name__)
 
@@ -24,6 +23,8 @@ TEMPLATE = "change/edit.html"
 #: short status line screen readers announce, prices for the frequency, messages, the
 #: action bar).
 SUMMARY_FRAGMENT = "summary_fragment"
+#: The macros of the summary's remembered parts (``render_part``).
+PARTS = "change/_parts.html"
 
 
 def plan_cards(subscription, current, choice):
@@ -90,23 +91,14 @@ def summary_context(subscription, choice):
     }
 
 
-@functools.lru_cache(maxsize=512)
-def _cached_part(name, args, locale, environment):
-    """A macro's HTML (``locale`` and ``environment`` only key the cache: the macro renders
-    in the current request's locale, with the current app's templates)."""
-    module = current_app.jinja_env.get_template("change/_parts.html").module
-    return getattr(module, name)(*args)
-
-
 def render_part(name, *args, cache=True):
     """Macro ``name`` of ``templates/change/_parts.html``, rendered once per arguments and
-    locale (the arguments must be hashable and be all the macro depends on); ``cache=False``
-    renders it every time."""
-    environment = current_app.jinja_env
-    if not cache or environment.auto_reload:  # development: templates may change under us
-        module = environment.get_template("change/_parts.html").module
+    locale (``portal.core.templating.cached_macro``: the arguments must be hashable and be
+    all the macro depends on); ``cache=False`` renders it every time."""
+    if not cache:
+        module = current_app.jinja_env.get_template(PARTS).module
         return getattr(module, name)(*args)
-    return _cached_part(name, args, messages_key(), id(environment))
+    return cached_macro(current_app.jinja_env, PARTS, name, *args)
 
 
 def price_box(price, frequency, oob=False):
