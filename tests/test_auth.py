@@ -360,3 +360,31 @@ def test_htmx_post_with_csrf_header_is_accepted(giulia):
     assert response.status_code == 200
     assert response.headers["HX-Redirect"] == "/login"
     assert giulia.get("/").status_code == 302
+
+
+def test_request_user_is_the_user_flask_login_holds_through_login_and_logout(app):
+    # portal.core.access.request_user: current_user without its proxy
+    from flask_login import current_user, login_user, logout_user
+
+    from portal.core.access import request_user
+    giulia, marco = user(GIULIA), user(MARCO)
+    with app.test_request_context("/"):
+        assert not request_user().is_authenticated  # nobody: current_user itself
+        login_user(giulia)
+        assert request_user() is not current_user and request_user().email == GIULIA
+        login_user(marco)  # another login in the same request replaces it
+        assert request_user().email == MARCO
+        logout_user()
+        assert not request_user().is_authenticated and not current_user.is_authenticated
+
+
+def test_request_user_is_the_user_the_session_loads(app):
+    from flask import session
+    from flask_login import current_user
+
+    from portal.core.access import request_user
+    with app.test_request_context("/"):
+        session["_user_id"] = user(GIULIA).session_token
+        assert request_user() is current_user  # not loaded yet: the proxy itself
+        assert current_user.email == GIULIA  # Flask-Login loads it from the session
+        assert request_user() is not current_user and request_user().email == GIULIA

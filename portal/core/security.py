@@ -3,12 +3,13 @@ import hashlib
 
 from flask import flash, redirect, request, url_for
 from flask_babel import gettext as _
-from flask_login import LoginManager, current_user
+from flask_login import LoginManager, user_logged_in, user_logged_out
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from portal.core.access import catalog_version_column, remember_account
+from portal.core.access import (catalog_version_column, remember_account, remember_user,
+                                request_user)
 from portal.core.db import Prepared
 from portal.core.http import hx_redirect, is_htmx, safe_next
 from portal.core.models import Account, User
@@ -39,6 +40,7 @@ def load_user(session_token):
     user = _user_by_token.first(session_token)
     if user is not None:
         remember_account(user.account, user.catalog_version)
+        remember_user(user)  # Flask-Login makes it the request's user (``request_user``)
     return user
 
 
@@ -69,6 +71,14 @@ class SessionInterface(SecureCookieSessionInterface):
         return found
 
 
+def _logged_in(app, user, **extra):
+    remember_user(user)
+
+
+def _logged_out(app, user, **extra):
+    remember_user(None)
+
+
 def init_app(app):
     """Register CSRF protection, Flask-Login, the session cookies and the response headers."""
     app.session_interface = SessionInterface()
@@ -76,6 +86,9 @@ def init_app(app):
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "basic"
+    # ``request_user`` follows the user Flask-Login holds when it changes within a request
+    user_logged_in.connect(_logged_in, app)
+    user_logged_out.connect(_logged_out, app)
     if app.config.get("PROXY_FIX"):
         hops = int(app.config["PROXY_FIX"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
@@ -99,6 +112,6 @@ def init_app(app):
                 headers.add(name, value)
         # Everything a logged-in user sees is account data (balances, cards, VAT numbers):
         # no browser or proxy keeps it. Static files are the same for everyone.
-        if request.endpoint != "static" and current_user.is_authenticated:
+        if request.endpoint != "static" and request_user().is_authenticated:
             headers["Cache-Control"] = "no-store"
         return response

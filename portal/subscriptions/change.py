@@ -6,7 +6,7 @@ from peewee import fn
 
 from portal.billing import MAX_LICENSES, change_refusals, plan_problem
 from portal.core.access import (account_subscription, billing_contact_required, refusal_page,
-                                subscription_query)
+                                request_user, subscription_query)
 from portal.catalog.store import plans_by_product
 from portal.core.db import Prepared, write_transaction
 from portal.core.models import CartItem, LicenseAssignment, Subscription, audit
@@ -138,7 +138,7 @@ def changeable_subscription(subscription_id):
     """The account's subscription (with the summary's counts) when it may be changed here;
     otherwise an error response. Scoped at the query: another account's id is a 404."""
     subscription = account_subscription(subscription_id, _change_subscription,
-                                        int(current_user.id))
+                                        int(request_user().id))
     refusals = change_refusals(subscription.account.kind, subscription.status)
     return subscription, refusal_page(refusals[0]) if refusals else None
 
