@@ -11,7 +11,7 @@ from flask_login import current_user
 from portal.checkout import charging, orders
 from portal.checkout.cart import cart_count, remember_cart_count
 from portal.checkout.forms import OrderForm
-from portal.core.access import (billing_contact_required, current_account,
+from portal.core.access import (billing_contact_required, current_account, request_user,
                                 forget_current_account, self_service_required)
 from portal.core.db import Prepared, write_transaction
 from portal.core.models import (Account, CartItem, Invoice, Order, OrderLine, PaymentMethod, audit,
@@ -224,16 +224,17 @@ def confirmation(order_id):
                            invoice=invoice, grown=grown, account=current_account()))
 
 
+def cart_badge():
+    """The cart badge's count (a template global: asked only by the templates that show it)."""
+    user = request_user()
+    if not (user.is_authenticated and user.is_billing_contact):
+        return 0
+    return cart_count(user)
+
+
 def init_app(app):
     """The cart badge of every page's header (``base.html`` asks ``cart_badge()``), and the
     threads that charge orders in the background (``portal.checkout.charging``)."""
     charging.init_app(app)
 
-    @app.context_processor
-    def _navigation():
-        def cart_badge():
-            """The cart badge's count, asked only by the templates that show it."""
-            if not (current_user.is_authenticated and current_user.is_billing_contact):
-                return 0
-            return cart_count(current_user)
-        return {"cart_badge": cart_badge}
+    app.jinja_env.globals["cart_badge"] = cart_badge

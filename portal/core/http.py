@@ -25,8 +25,12 @@ def is_utf8_form(body):
 
 
 def is_htmx():
-    """An htmx request that wants a fragment (a history restore wants the whole page)."""
-    return bool(htmx) and not htmx.history_restore_request
+    """An htmx request that wants a fragment (a history restore wants the whole page): the
+    headers flask-htmx reads, read from the WSGI environ at once (its properties look the
+    request up again for each)."""
+    environ = request.environ
+    return (environ.get("HTTP_HX_REQUEST") == "true"
+            and environ.get("HTTP_HX_HISTORY_RESTORE_REQUEST") != "true")
 
 
 def render(template, block=None, status=200, **context):

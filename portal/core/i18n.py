@@ -438,11 +438,11 @@ def init_app(app):
     app.jinja_env.globals["country_options"] = country_options
     app.jinja_env.add_extension("jinja2.ext.loopcontrols")
 
+    app.jinja_env.globals.update(language_names=LANGUAGE_NAMES, country_name=country_name)
+
     @app.context_processor
     def _locale_context():
         name = locale_name()
         return {"current_locale": PSEUDO_LOCALE if pseudo_locale_active()
                 else language_of(name),
-                "locale_tag": name.replace("_", "-"),
-                "language_names": LANGUAGE_NAMES, "languages": offered_locales(),
-                "country_name": country_name}
+                "locale_tag": name.replace("_", "-"), "languages": offered_locales()}
