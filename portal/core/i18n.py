@@ -153,8 +153,11 @@ def _request_locale():
 def messages_key():
     """What the request's messages depend on: the locale, or the pseudo-locale (which
     formats like English but has messages of its own). Keys caches of rendered text."""
-    return _remembered("messages_key",
-                       lambda: PSEUDO_LOCALE if pseudo_locale_active() else locale_name())
+    return _remembered("messages_key", _messages_key)
+
+
+def _messages_key():
+    return PSEUDO_LOCALE if pseudo_locale_active() else locale_name()
 
 
 def language_of(locale_name):
@@ -213,7 +216,11 @@ def locale_name():
     ``flask_babel.refresh()``, which must then also forget the names ``speaking`` forgets
     (none does: the language switch redirects).
     """
-    return _remembered("locale_name", lambda: str(get_locale()))
+    return _remembered("locale_name", _locale_name)
+
+
+def _locale_name():
+    return str(get_locale())
 
 
 def translations():
@@ -222,15 +229,8 @@ def translations():
     return _remembered("translations", get_translations)  # the pseudo-locale's: PortalDomain
 
 
-def _remembered(name, compute):
-    """``compute()``, once per application context (every time outside one)."""
-    values = scope.current()
-    if values is None:
-        return compute()
-    found = values.get(name)
-    if found is None:
-        found = values[name] = compute()
-    return found
+#: ``compute()``, once per application context (every time outside one).
+_remembered = scope.remembered
 
 
 @contextmanager
