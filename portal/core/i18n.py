@@ -12,7 +12,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal, format_percent
 from babel.support import Translations
-from flask import current_app, has_request_context, request, session
+from flask import current_app, has_app_context, has_request_context, request, session
 from flask_babel import Babel, Domain, force_locale, format_date, get_locale, get_translations
 from flask_login import current_user
 from jinja2 import pass_eval_context
@@ -153,6 +153,11 @@ def _request_locale():
 def messages_key():
     """What the request's messages depend on: the locale, or the pseudo-locale (which
     formats like English but has messages of its own). Keys caches of rendered text."""
+    values = scope.CURRENT.get()  # inline ``scope.remembered``, as ``locale_name``
+    if values is not None:
+        key = values.get("messages_key")
+        if key is not None and has_app_context():
+            return key
     return _remembered("messages_key", _messages_key)
 
 
@@ -216,6 +221,11 @@ def locale_name():
     ``flask_babel.refresh()``, which must then also forget the names ``speaking`` forgets
     (none does: the language switch redirects).
     """
+    values = scope.CURRENT.get()  # inline ``scope.remembered``: one call less per amount
+    if values is not None:
+        name = values.get("locale_name")
+        if name is not None and has_app_context():
+            return name
     return _remembered("locale_name", _locale_name)
 
 
@@ -226,7 +236,20 @@ def _locale_name():
 def translations():
     """The request's catalog (the pseudo-locale's when it is active), remembered like
     ``locale_name``: a page asks for it once per message."""
-    return _remembered("translations", get_translations)  # the pseudo-locale's: PortalDomain
+    return _remembered("translations", _catalog)
+
+
+#: {``messages_key``: its catalog}: Flask-Babel's own cache, keyed the same way (a locale's
+#: catalog is loaded once per process), without its dozen lookups of the request to find it.
+_CATALOGS = {}
+
+
+def _catalog():
+    key = messages_key()
+    found = _CATALOGS.get(key)
+    if found is None:
+        found = _CATALOGS[key] = get_translations()  # the pseudo-locale's: PortalDomain
+    return found
 
 
 #: ``compute()``, once per application context (every time outside one).

@@ -16,6 +16,11 @@ from contextvars import ContextVar
 from flask import appcontext_popped, appcontext_pushed, has_app_context
 
 _current = ContextVar("portal_scope", default=None)
+#: The current application context's dict (None outside one, and possibly a dead context's
+#: after a teardown raised: check ``has_app_context()`` before trusting a value found). For
+#: the lookups asked dozens of times per page (``portal.core.i18n.locale_name``); anything
+#: else asks ``current()`` or ``remembered()``.
+CURRENT = _current
 
 
 class Scope(dict):
