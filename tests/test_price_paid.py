@@ -103,6 +103,19 @@ def test_the_summary_shows_one_catalog_version(app, giulia, tmp_path):
     assert "999,00" in page and "119,00" not in page  # the plan cards too
 
 
+def test_the_summary_names_the_current_plan_and_product_as_the_catalog_does(app, giulia,
+                                                                            tmp_path):
+    # the change page takes the subscription's plan and product from the request's catalog
+    load(app, catalog_with(tmp_path, app, **{
+        'code = "webinar-standard"\n  name = "Standard"\n':
+        'code = "webinar-standard"\n  name = "Standard Plus"\n'}))
+    summary = giulia.get(CHANGE + "?plan=webinar-pro&licenses=6&frequency=monthly",
+                         htmx=True).get_data(as_text=True)
+    assert "<td>Standard Plus</td>" in summary
+    page = giulia.get(CHANGE, headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Current plan: Standard Plus, 5 licenses" in page and "Webinar" in page
+
+
 def test_catalog_load_reports_and_versions(app, tmp_path):
     with db.connection_context():
         assert current_version() == 1

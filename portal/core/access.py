@@ -163,7 +163,9 @@ _subscription_of_account = Prepared(subscription_query,
 
 def account_subscription(subscription_id, query=_subscription_of_account, *args):
     """The current user's account's subscription with its plan, product and account, or 404
-    (``query``: a ``Prepared`` of ``subscription_query`` taking ``args`` after the ids).
+    (``query``: a ``Prepared`` of ``subscription_query`` taking ``args`` after the ids; a
+    query that joins no plan and product leaves them to the caller, or to peewee's lazy
+    loading).
 
     Scoped at the query: another account's id is indistinguishable from a missing one.
     """
