@@ -50,6 +50,14 @@ def plan_cards(subscription, current, choice):
     return cards
 
 
+def plan_prices(subscription):
+    """The prices of the product's plans, in the order of ``plan_cards`` (what the summary
+    needs of the cards: their price boxes)."""
+    prices = product_plans(subscription.product_id)
+    return tuple(prices[plan.code]
+                 for plan in plans_by_product().get(subscription.product_id, []))
+
+
 _cart_item = Prepared(lambda user_id, subscription_id: CartItem.select().where(
     (CartItem.user == user_id) & (CartItem.subscription == subscription_id)).limit(1))
 
@@ -86,7 +94,7 @@ def summary_context(subscription, choice):
         "choice": choice, "problems": problems, "quote": quote,
         "line": quote.lines[0] if quote else None,
         "errors": {p.field: p for p in problems if p.code != "no_change"},
-        "unchanged": unchanged, "cards": plan_cards(subscription, current, choice),
+        "unchanged": unchanged, "prices": plan_prices(subscription),
         "wanted_plan": product_plans(subscription.product_id).get(choice["plan"]),
         "max_licenses": MAX_LICENSES, "other_items": other_items,
         "is_new": subscription.status != "active",
@@ -110,9 +118,10 @@ def price_box(price, frequency, oob=False):
                        bool(oob))
 
 
-def price_boxes(cards, frequency):
-    """Every plan's price box, out of band: the summary swaps them all on every click."""
-    return render_part("price_boxes", tuple(card["price"] for card in cards),
+def price_boxes(prices, frequency):
+    """Every plan's price box (``prices``: ``plan_prices``), out of band: the summary swaps
+    them all on every click."""
+    return render_part("price_boxes", prices,
                        "annual" if frequency == "annual" else "monthly")
 
 
@@ -163,6 +172,8 @@ def edit(subscription_id):
     form = ChangeForm.for_subscription(
         request.form if request.method == "POST" else request.args, subscription)
     context = summary_context(subscription, form.choice())
+    if request.method == "POST" or not is_htmx():  # the whole page: its plan cards too
+        context["cards"] = plan_cards(subscription, context["current"], context["choice"])
     invalid = bool(context["errors"])
     if request.method == "POST" and form.intent == "add":
         if invalid or context["unchanged"]:
