@@ -278,3 +278,24 @@ def test_the_page_offers_exactly_the_plans_the_order_accepts(giulia, status):
         CartItem.delete().execute()
     lite_offered = 'id="plan-webinar-lite" value=' in html
     assert lite_offered == (status == "trial_expired")
+
+
+@pytest.mark.parametrize("query", [
+    "plan=webinar-pro&licenses=8&frequency=annual",
+    "plan=webinar-standard&licenses=3&frequency=monthly",  # below the assigned users
+    "plan=webinar-standard&licenses=5&frequency=monthly",  # no change
+    "plan=webinar-lite&licenses=abc&frequency=weekly",  # every field wrong
+])
+@pytest.mark.parametrize("headers", [IT, EN])
+def test_the_summary_fragment_needs_nothing_the_context_processors_add(giulia, monkeypatch,
+                                                                       query, headers):
+    # The summary renders without the context processors (processors=False): rendered with
+    # them (the user, the request, the language switcher's values), it is the same.
+    from portal.core import http
+    from portal.subscriptions import change
+    without = giulia.get(f"{URL}?{query}", htmx=True, headers=headers)
+    monkeypatch.setattr(change, "render", lambda *args, processors=True, **context:
+                        http.render(*args, **context))
+    with_them = giulia.get(f"{URL}?{query}", htmx=True, headers=headers)
+    assert without.status_code == with_them.status_code
+    assert without.get_data(as_text=True) == with_them.get_data(as_text=True)

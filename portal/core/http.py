@@ -6,6 +6,7 @@ from flask_babel import gettext as _
 from flask_htmx import HTMX
 from flask_htmx import make_response as htmx_response
 from flask_wtf.csrf import CSRFError
+import jinja2_fragments
 from jinja2_fragments.flask import render_block, render_blocks
 from werkzeug.exceptions import BadRequest, HTTPException
 from werkzeug.routing import RequestRedirect
@@ -33,13 +34,20 @@ def is_htmx():
             and environ.get("HTTP_HX_HISTORY_RESTORE_REQUEST") != "true")
 
 
-def render(template, block=None, status=200, **context):
-    """The whole page, or for an htmx request only ``block`` (a name, or a list of names)."""
+def render(template, block=None, status=200, processors=True, **context):
+    """The whole page, or for an htmx request only ``block`` (a name, or a list of names).
+
+    ``processors=False``: the block alone renders with ``context`` only, without what the
+    context processors add to every page (the user, the request, the language switcher's
+    values), for a block that uses none of them and is asked for on every click."""
     if block and is_htmx():
         if isinstance(block, (list, tuple)):
             body = render_blocks(template, list(block), **context)
-        else:
+        elif processors:
             body = render_block(template, block, **context)
+        else:
+            body = jinja2_fragments.render_block(current_app.jinja_env, template, block,
+                                                 **context)
     else:
         body = render_template(template, **context)
     return make_response(body, status)

@@ -179,9 +179,10 @@ def edit(subscription_id):
         if invalid or context["unchanged"]:
             return render(TEMPLATE, status=422, oob=False, **context)
         return add_to_cart(subscription, context["quote"].lines[0])
-    # htmx gets the summary plus out-of-band updates of the parts of the form it changes
+    # htmx gets the summary plus out-of-band updates of the parts of the form it changes;
+    # the fragment uses nothing the context processors add (tests/test_change.py compares)
     return render(TEMPLATE, block=SUMMARY_FRAGMENT, status=422 if invalid else 200,
-                  oob=is_htmx(), **context)
+                  oob=is_htmx(), processors=False, **context)
 
 
 def add_to_cart(subscription, line):
