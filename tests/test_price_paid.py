@@ -114,6 +114,11 @@ def test_the_summary_names_the_current_plan_and_product_as_the_catalog_does(app,
     assert "<td>Standard Plus</td>" in summary
     page = giulia.get(CHANGE, headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "Current plan: Standard Plus, 5 licenses" in page and "Webinar" in page
+    # renaming a product is a new catalog version too, which every page then shows
+    result = load(app, catalog_with(tmp_path, app, **{'name = "Webinar"': 'name = "Webinar+"'}))
+    assert "webinar: product name or position changed" in result.output
+    page = giulia.get(CHANGE, headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Change subscription: Webinar+" in page
 
 
 def test_catalog_load_reports_and_versions(app, tmp_path):

@@ -146,14 +146,21 @@ def load_catalog(path):
                 f"plans {', '.join(sorted(missing))} are no longer in the file: keep them "
                 "with `retired = true` (subscriptions on them renew at their price paid)")
         for position, item in enumerate(products):
-            product = (Product.get_or_none(Product.code == item["code"])
-                       or Product(code=item["code"]))
+            product = Product.get_or_none(Product.code == item["code"])
+            if product is not None and (product.name, product.position) != (item["name"],
+                                                                            position):
+                # pages take product names from the catalog version in force: a new one
+                changes.append({"kind": "product", "product": item["code"]})
+            product = product or Product(code=item["code"])
             product.name = item["name"]
             product.position = position
             product.save()
             for p in item.get("plans") or []:
                 plan = Plan.get_or_none(Plan.code == p["code"])
                 changes += _plan_changes(plan, p, currency)
+                if plan is not None and plan.product_id != product.id:
+                    changes.append({"kind": "moved", "plan": p["code"],
+                                    "product": item["code"]})
                 plan = plan or Plan(code=p["code"])
                 plan.product = product
                 plan.name = p["name"]

@@ -78,6 +78,8 @@ def catalog_load(path):
 
 def describe_change(change):
     """One line of ``catalog load``'s report."""
+    if change["kind"] == "product":
+        return f"{change['product']}: product name or position changed"
     plan = change["plan"]
     if change["kind"] == "price":
         def amount(cents):
@@ -86,7 +88,8 @@ def describe_change(change):
                 f"{amount(change['new'])}")
     return {"added": f"{plan}: added", "retired": f"{plan}: retired (no longer sold)",
             "restored": f"{plan}: on sale again",
-            "details": f"{plan}: name, tier or features changed"}[change["kind"]]
+            "details": f"{plan}: name, tier or features changed",
+            "moved": f"{plan}: moved to product {change.get('product')}"}[change["kind"]]
 
 
 @demo_cli.command("seed")

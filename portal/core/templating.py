@@ -33,7 +33,7 @@ from jinja2.lexer import (TOKEN_BLOCK_BEGIN, TOKEN_COMMA, TOKEN_DATA, TOKEN_DOT,
                           TOKEN_NAME, TOKEN_PIPE, TOKEN_RPAREN, TOKEN_STRING,
                           TOKEN_VARIABLE_BEGIN, TOKEN_VARIABLE_END, Token)
 from portal.billing.prices import PlanPrice
-from portal.core.i18n import messages_key, translations
+from portal.core.i18n import locale_name, messages_key, translations
 
 #: The names of ``gettext`` in templates (see ``portal.core.i18n.init_app``).
 GETTEXT_NAMES = frozenset({"_", "gettext"})
@@ -219,21 +219,23 @@ LABEL_MACROS = ("frequency_label", "licenses_count", "unit_price", "vat_reason_l
 
 
 @functools.lru_cache(maxsize=2048)
-def _cached_macro(environment, template, name, args, locale):
-    """Macro ``name``'s HTML (``locale`` only keys the cache: the macro renders in the
-    current request's locale)."""
+def _cached_macro(environment, template, name, args, types, locale):
+    """Macro ``name``'s HTML (``types`` and ``locale`` only key the cache: ``1``, ``True``
+    and ``Decimal(1)`` are equal keys but may print differently, and the macro renders in
+    the current request's locale)."""
     return getattr(environment.get_template(template).module, name)(*args)
 
 
 def cached_macro(environment, template, name, *args):
     """Macro ``name`` of ``template`` (imported without context) as ``environment`` (the
-    application's, or a catalog's overlay) renders it, once per arguments and locale
-    (``portal.core.i18n.messages_key``: the region too, as amounts and dates follow it, and
-    the pseudo-locale). The arguments must be hashable and be all the macro depends on; in
+    application's, or a catalog's overlay) renders it, once per arguments and locale (the
+    messages' key and the formats' locale: ``speaking`` a language in a pseudo-locale
+    session keeps the one and switches the other). The arguments must be hashable and be all the macro depends on; in
     development (templates reloaded) it renders every time."""
     if environment.auto_reload:
         return getattr(environment.get_template(template).module, name)(*args)
-    return _cached_macro(environment, template, name, args, messages_key())
+    return _cached_macro(environment, template, name, args, tuple(map(type, args)),
+                         (messages_key(), locale_name()))
 
 
 #: The arguments a label's output is remembered for: values, never a model row (which hashes
