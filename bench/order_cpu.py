@@ -1,9 +1,11 @@
 """CPU per step of the order flow (add to cart, review, place order), in-process.
 
-    .venv/bin/python bench/order_cpu.py [-n 100] [--profile]
+    .venv/bin/python bench/order_cpu.py [-n 100] [--profile] [--url postgresql://...]
 
-Works on a copy of bench/bench.sqlite3 (seeded when missing); also reports how long the
-order's write transaction is held (the part SQLite serialises across all workers).
+Works on a copy of bench/bench.sqlite3 (seeded when missing), or with ``--url`` on a
+PostgreSQL database it seeds first (bench/seed.py replaces its schema; the portal reaches it
+through its connection pool, as in production); also reports how long the order's write
+transaction is held (the part SQLite serialises across all workers).
 """
 import argparse
 import contextlib
@@ -26,17 +28,23 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("-n", type=int, default=100)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--url", help="a PostgreSQL database to seed and use instead")
     args = parser.parse_args()
-    if not os.path.exists(bench.DB_PATH):
-        bench_seed.seed(bench.DB_PATH)
     folder = tempfile.mkdtemp()
-    path = os.path.join(folder, "bench.sqlite3")
-    shutil.copyfile(bench.DB_PATH, path)
+    if args.url:
+        bench_seed.seed(args.url)
+        database_url = bench.served_url(args.url)
+    else:
+        if not os.path.exists(bench.DB_PATH):
+            bench_seed.seed(bench.DB_PATH)
+        path = os.path.join(folder, "bench.sqlite3")
+        shutil.copyfile(bench.DB_PATH, path)
+        database_url = f"sqlite:///{path}"
     from baseline import create_bench_app
     from portal.checkout import orders
     app = create_bench_app({
         "SECRET_KEY": "bench-profile-secret-key-0123456789abcdef",
-        "DATABASE_URL": f"sqlite:///{path}", "PAYMENT_GATEWAY": "sandbox",
+        "DATABASE_URL": database_url, "PAYMENT_GATEWAY": "sandbox",
         "FIXED_TODAY": bench_seed.TODAY, "RATELIMIT_ENABLED": False,
         "ENV_NAME": "production", "SESSION_COOKIE_SECURE": False,
         "ORDER_CHARGE_THREADS": 0})  # the whole order in its request, to be measured
