@@ -156,7 +156,9 @@ class Bulk:
 
     def _copy(self, table, quoted, tuples):
         import io
-        cursor = self.db.connection().cursor()
+
+        from portal.core.db import driver_cursor
+        cursor = driver_cursor()
         buffer, count = io.StringIO(), 0
 
         def flush():

@@ -62,7 +62,7 @@ from portal.catalog.store import products_by_id
 from portal.checkout.charging import background_charges
 from portal.core.clock import today_in
 from portal.core.db import (Prepared, PreparedInsert, PreparedWrite, db, for_update,
-                             write_transaction)
+                             send_later, write_transaction)
 from portal.customers.details import details_problems
 from portal.invoices.numbering import issue_invoice, order_lines
 from portal.core.models import (
@@ -531,8 +531,8 @@ def _hold(account, priced):
         if updated != 1:
             raise StaleQuote([line["product_name"]])
     if priced["applied"]:
-        new_ledger_entry.create(account=account.id, amount_cents=-priced["applied"],
-                                 kind="order_hold")
+        new_ledger_entry.add(account=account.id, amount_cents=-priced["applied"],
+                             kind="order_hold")
         (Account.update(balance_cents=Account.balance_cents - priced["applied"])
          .where(Account.id == account.id).execute())
         _check_ledger(account.id)
@@ -744,13 +744,13 @@ def _write_order(reservation, charge, account):
         audit(account, user, "payment_method.added", payment_method_id=method,
               brand=reservation.new_card["brand"], last4=reservation.new_card["last4"])
     if charge is not None:
-        new_payment_attempt.create(account=account, user=user,
+        new_payment_attempt.add(account=account, user=user,
                                     idempotency_key=reservation.idempotency_key,
                                     amount_cents=priced["due"], status="succeeded")
-    CartItem.delete().where(CartItem.id.in_(priced["cart_items"])).execute()
+    send_later(*CartItem.delete().where(CartItem.id.in_(priced["cart_items"])).sql())
     recipient = _user_by_id.first(int(user))
-    _reservation_completed.execute(order=order.id, now=utcnow(),
-                                   reference=charge.id if charge else None, id=reservation.id)
+    _reservation_completed.later(order=order.id, now=utcnow(),
+                                 reference=charge.id if charge else None, id=reservation.id)
     audit(account, user, "order.placed", order_id=order.id,
           total_cents=priced["total"], due_cents=priced["due"],
           applied_cents=priced["applied"], credit_added_cents=priced["credit_added"])
@@ -786,7 +786,7 @@ def _apply_line(order, account, user, line):
         currency=account.currency, now=utcnow(), id=line["subscription"], held=held)
     if updated != 1:
         raise StaleQuote([line["product_name"]])
-    new_order_line.create(
+    new_order_line.add(
         order=order, subscription=line["subscription"], product_name=line["product_name"],
         # A new subscription (expired trial) had nothing paid before: no old plan.
         old_plan=line["old_plan"], old_licenses=0 if line["is_new"] else line["old_licenses"],
@@ -815,8 +815,8 @@ def _book_credit(order, account, priced):
         (LedgerEntry.update(kind="order_applied", order=order.id)
          .where(LedgerEntry.id == hold).execute())
     if priced["credit_added"]:
-        new_ledger_entry.create(account=account, amount_cents=priced["credit_added"],
-                                 kind="order_credit", order=order)
+        new_ledger_entry.add(account=account, amount_cents=priced["credit_added"],
+                             kind="order_credit", order=order)
         (Account.update(balance_cents=Account.balance_cents + priced["credit_added"])
          .where(Account.id == account.id).execute())
     if priced["credit_added"]:  # the applied credit moved when it was held (``_hold``)

@@ -563,9 +563,9 @@ new_ledger_entry = PreparedInsert(LedgerEntry)
 
 
 def audit(account, user, action, **details):
-    """Record who did what; called inside the transaction that did it."""
-    return _insert_audit_event.create(account=account, user=user, action=action,
-                                      details=details)
+    """Record who did what; called inside the transaction that did it (on PostgreSQL the
+    row travels with the transaction's next statement: ``PreparedInsert.add``)."""
+    _insert_audit_event.add(account=account, user=user, action=action, details=details)
 
 
 def ledger_sum(account_id):

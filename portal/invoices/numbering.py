@@ -3,7 +3,7 @@ the snapshot of what it says. The one home of both, for orders and renewals alik
 from flask import current_app
 from peewee import fn
 
-from portal.core.db import Prepared, PreparedInsert, db, is_postgres
+from portal.core.db import Prepared, PreparedInsert, is_postgres, send_later
 from portal.core.models import Invoice, Order, OrderLine, PaymentMethod, Plan, audit
 from portal.invoices.snapshot import (buyer_details, build_snapshot, document_kind,
                                       seller_details)
@@ -38,8 +38,8 @@ def issue_invoice(order, account, today, lines=None):
         number=None, issued_on=today, order=order, lines=lines, currency=account.currency,
         seller=seller_details(current_app.config), buyer=buyer_details(account),
         card=charged_card(order), corrects=corrects)
-    if is_postgres():
-        db.execute_sql("LOCK TABLE invoice IN SHARE ROW EXCLUSIVE MODE")
+    if is_postgres():  # taken with the next statement, which reads the last number
+        send_later("LOCK TABLE invoice IN SHARE ROW EXCLUSIVE MODE")
     year = today.year
     last = _last_sequence.first(year)[0] or 0
     sequence = last + 1

@@ -135,7 +135,7 @@ def _move_balance(account, cents, kind, order=None):
     """Add ``cents`` (negative: take) to the credit balance, with its ledger entry."""
     if not cents:
         return
-    new_ledger_entry.create(account=account.id, amount_cents=cents, kind=kind, order=order)
+    new_ledger_entry.add(account=account.id, amount_cents=cents, kind=kind, order=order)
     balance = account.balance_cents + cents
     Account.update(balance_cents=balance).where(Account.id == account.id).execute()
     account.balance_cents = balance
@@ -292,9 +292,9 @@ def _superseded(row, subscription, reference):
 def _record_attempt(row, account, contact, status, code=None):
     """The renewal's charge attempt, beside the order's (for the activity and the limits)."""
     if row.due_cents > 0 and row.charge_key:
-        new_payment_attempt.create(account=account.id, user=contact.id,
-                                   idempotency_key=row.charge_key, amount_cents=row.due_cents,
-                                   status=status, error_code=code[:50] if code else None)
+        new_payment_attempt.add(account=account.id, user=contact.id,
+                                idempotency_key=row.charge_key, amount_cents=row.due_cents,
+                                status=status, error_code=code[:50] if code else None)
 
 
 def _fail(row_id, code, today):

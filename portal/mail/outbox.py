@@ -118,7 +118,7 @@ def write_to_address(key, kind, address, locale, account_id, attach=None, **valu
     the write lock, and on PostgreSQL the invoice numbering lock) should not wait for it.
     The first delivery renders the message and stores it (``render_row``)."""
     now = utcnow()
-    _new_message.create(
+    _new_message.add(
         key=key, account=account_id, kind=kind, recipient=address, locale=locale,
         subject="", text_body="", html_body="", context=json.dumps(freeze(values)),
         message_id=make_msgid(idstring=kind.replace("_", "-"), domain=message_domain()),
