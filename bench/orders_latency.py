@@ -32,7 +32,8 @@ def main():
     parser.add_argument("--latency", type=int, default=bench.LATENCY_MS,
                         help="sandbox ms per charge")
     parser.add_argument("--buyers", type=int, default=bench.LATENCY_BUYERS)
-    parser.add_argument("--duration", type=int, default=20)
+    parser.add_argument("--duration", type=int, default=20, help="s per run")
+    parser.add_argument("--runs", type=int, default=1, help="runs (medians, as make bench)")
     parser.add_argument("--gunicorn", help="other gunicorn settings, e.g. '--workers 4 "
                         "--threads 8' (default: bench/run.py GUNICORN)")
     args = parser.parse_args()
@@ -54,7 +55,7 @@ def main():
         problems = bench.check_invariants(url, len(order_ids))
         total, paid = bench.charged(url, order_ids)
     target = bench.TARGETS["latency_orders_per_s"][args.engine]
-    print(f"orders placed      {result['orders']} in {result['seconds']:.0f} s "
+    print(f"orders placed      {result['orders']} in {result['seconds']:.0f} s, median "
           f"= {result['orders_per_s']:.1f} orders/s (target >= {target}); {paid} of {total} "
           "charged to the card")
     print(f"order POST latency p50 {result['p50_ms']:.0f} ms, p99 {result['p99_ms']:.0f} ms")
