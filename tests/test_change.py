@@ -164,11 +164,15 @@ def test_add_to_cart_stores_server_values_and_ignores_forged_fields(giulia, app)
             (1, "webinar-pro", 8, "annual")]
         assert Subscription.get_by_id(1).licenses == 5  # nothing changes before the order
         assert AuditEvent.select().where(AuditEvent.action == "cart.add").count() == 1
-    # adding again replaces the pending change
-    giulia.post(URL, {"plan": "webinar-pro", "licenses": "9", "frequency": "monthly",
+        first = items[0]
+    # adding again replaces the pending change (the same item, first added when it was)
+    giulia.post(URL, {"plan": "webinar-standard", "licenses": "9", "frequency": "monthly",
                       "intent": "add"})
     with app.app_context(), db.connection_context():
-        assert [(i.licenses, i.frequency) for i in CartItem.select()] == [(9, "monthly")]
+        assert [(i.id, i.plan.code, i.licenses, i.frequency, i.created_at)
+                for i in CartItem.select()] == [
+            (first.id, "webinar-standard", 9, "monthly", first.created_at)]
+        assert AuditEvent.select().where(AuditEvent.action == "cart.add").count() == 2
 
 
 def test_add_goes_to_cart_when_it_holds_other_items(giulia):

@@ -108,7 +108,6 @@ def arguments(shop):
                                                     ("no-such-key",)],
         "portal.core.access._subscription_of_account": [(1, mine), (2, mine), (1, theirs)],
         "portal.core.security._user_by_token": [(user.session_token,), ("no-such-token",)],
-        "portal.subscriptions.change._cart_item": [(user.id, 1), (user.id, 2), (user.id, 3)],
         "portal.subscriptions.change._change_subscription": [
             (1, mine, user.id), (2, mine, user.id), (1, theirs, user.id), (1, mine, 0)],
         "portal.subscriptions.dashboard._subscriptions": [(mine,), (theirs,), (0,)],

@@ -2,14 +2,14 @@
 
 from flask import Blueprint, current_app, request, url_for
 from flask_login import current_user
-from peewee import fn
+from peewee import EXCLUDED, fn
 
 from portal.billing import MAX_LICENSES, change_refusals, plan_problem
 from portal.core.access import (account_subscription, billing_contact_required, refusal_page,
                                 request_user)
 from portal.catalog.store import plan_by_id, plans_by_product, products_by_id
-from portal.core.db import Prepared, write_transaction
-from portal.core.models import CartItem, LicenseAssignment, Subscription, audit
+from portal.core.db import Prepared, PreparedWrite, write_transaction
+from portal.core.models import CartItem, LicenseAssignment, Subscription, audit, utcnow
 from portal.subscriptions.forms import ChangeForm
 from portal.subscriptions.quotes import product_plans, quote_for, validate_request
 from portal.core.http import is_htmx, render, see_other
@@ -58,8 +58,15 @@ def plan_prices(subscription):
                  for plan in plans_by_product().get(subscription.product_id, []))
 
 
-_cart_item = Prepared(lambda user_id, subscription_id: CartItem.select().where(
-    (CartItem.user == user_id) & (CartItem.subscription == subscription_id)).limit(1))
+#: The user's pending change for a subscription, put in the cart or replacing the one there
+#: (one per user and subscription: the unique index decides, in one statement).
+_put_in_cart = PreparedWrite(lambda arg: CartItem.insert(
+    user=arg("user", CartItem.user), subscription=arg("subscription", CartItem.subscription),
+    plan=arg("plan", CartItem.plan), licenses=arg("licenses", CartItem.licenses),
+    frequency=arg("frequency", CartItem.frequency), created_at=arg("now", CartItem.created_at))
+    .on_conflict(conflict_target=[CartItem.user, CartItem.subscription],
+                 update={CartItem.plan: EXCLUDED.plan_id, CartItem.licenses: EXCLUDED.licenses,
+                         CartItem.frequency: EXCLUDED.frequency}))
 
 
 def _change_subscription_query(subscription_id, account_id, user_id):
@@ -189,15 +196,12 @@ def add_to_cart(subscription, line):
     """Keep the change in the user's cart (replacing an earlier one for the subscription)."""
     plan_id = next(p.id for p in plans_by_product()[subscription.product_id]
                    if p.code == line.new_plan.code)
-    # BEGIN IMMEDIATE: a deferred transaction that reads, then writes, fails at once with
-    # "database is locked" on SQLite when an order commits in between.
+    # Nothing here is read back: on PostgreSQL the change and its audit row travel with the
+    # COMMIT, one message for the whole transaction.
     with write_transaction():
-        item = _cart_item.first(int(current_user.id), int(subscription.id))
-        item = item or CartItem(user=current_user.id, subscription=subscription.id)
-        item.plan = plan_id
-        item.licenses = line.new_licenses
-        item.frequency = line.new_frequency
-        item.save()
+        _put_in_cart.later(user=current_user.id, subscription=subscription.id, plan=plan_id,
+                           licenses=line.new_licenses, frequency=line.new_frequency,
+                           now=utcnow())
         audit(subscription.account_id, current_user.id, "cart.add",
               subscription=subscription.id, plan=line.new_plan.code,
               licenses=line.new_licenses, frequency=line.new_frequency)
