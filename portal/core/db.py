@@ -8,8 +8,8 @@ import weakref
 from dataclasses import dataclass
 
 from peewee import (AutoField, BigAutoField, BigIntegerField, CharField, DatabaseError,
-                    DatabaseProxy, Field, ForeignKeyField, IntegerField, PostgresqlDatabase,
-                    SqliteDatabase, TextField, Value)
+                    DatabaseProxy, Field, ForeignKeyField, IntegerField, InterfaceError,
+                    PostgresqlDatabase, SqliteDatabase, TextField, Value)
 from playhouse.db_url import connect, parse
 from playhouse.pool import PooledDatabase, PooledPostgresqlDatabase, PooledSqliteDatabase
 
@@ -49,7 +49,9 @@ class DeferredCommandsMixin:
 
     The server runs them first, in order, so the statement they travel with sees what they
     did, and one that fails aborts the transaction as it would have alone (its error is
-    raised by the statement it travelled with). A round trip costs this process and the
+    raised by the statement it travelled with). A message that fails without the server's
+    answer leaves the transaction refusing everything until it is rolled back (``_send``):
+    what waited in it may never have been sent. A round trip costs this process and the
     server about a quarter of a millisecond of CPU together, whatever the statement, and a
     sync worker waits for it; completing an order sent 23 and sends 11. A transaction that
     sent nothing is neither begun nor committed; a savepoint nothing followed is never sent,
@@ -66,31 +68,58 @@ class DeferredCommandsMixin:
         super().__init__(*args, **kwargs)
         self.waiting = threading.local()
 
+    def _waiting_state(self):
+        """This thread's commands waiting for the next statement, and whether a message that
+        carried some failed without the server's answer (``broken``: they may be lost)."""
+        state = self.waiting
+        if not hasattr(state, "commands"):
+            state.commands, state.broken = [], False
+        return state
+
     def deferred_commands(self):
         """This thread's commands waiting for the next statement (a list, maybe empty)."""
-        commands = getattr(self.waiting, "commands", None)
-        if commands is None:
-            commands = self.waiting.commands = []
-        return commands
+        return self._waiting_state().commands
 
-    def with_deferred(self, sql):
-        """``sql`` preceded by the waiting commands, which are then sent. The driver
-        formats the whole text with the statement's parameters (peewee passes a tuple even
-        when there are none), so a ``%`` in a waiting write is doubled."""
-        commands = self.deferred_commands()
-        if not commands:
-            return sql
-        text = "; ".join([command.replace("%", "%%") for command in commands] + [sql])
-        commands.clear()
-        return text
+    def _forget(self):
+        """Nothing waits, nothing is broken: the transaction ended (or never began)."""
+        state = self._waiting_state()
+        state.commands.clear()
+        state.broken = False
+
+    def _send(self, sql, params=None):
+        """Send ``sql`` (None: nothing more) after the waiting commands, in one message,
+        through peewee (logged, its errors wrapped). The driver formats the whole text with
+        the statement's parameters (peewee passes a tuple even when there are none), so a
+        ``%`` in a waiting write is doubled.
+
+        When the message fails without an answer from the server (a value the driver
+        cannot adapt, a lost connection), what waited may never have been sent: the
+        transaction is then broken, and refuses every statement and its COMMIT until it is
+        rolled back. A failure the server answered aborted the transaction there already.
+        """
+        state = self._waiting_state()
+        if state.broken:
+            raise InterfaceError("this transaction lost writes waiting to be sent with a "
+                                 "statement that failed: it must be rolled back")
+        if not state.commands:
+            return super().execute_sql(sql, params)
+        text = "; ".join([command.replace("%", "%%") for command in state.commands]
+                         + ([sql] if sql is not None else []))
+        state.commands.clear()
+        try:
+            return super().execute_sql(text, params)
+        except Exception as error:
+            code = _sqlstate(error)
+            if code is None:
+                state.broken = True
+            elif code == "26000":  # a waiting EXECUTE of a statement the connection lost
+                _server_prepared.pop(self.connection(), None)
+            raise
 
     def send_deferred(self):
         """Send the waiting commands now (before a statement that bypasses ``execute_sql``)."""
-        commands = self.deferred_commands()
-        if commands:
-            text = "; ".join(commands)
-            commands.clear()
-            self.cursor().execute(text)
+        if self.deferred_commands():
+            self._send(None)
 
     def send_later(self, sql, params=()):
         """Send ``sql`` with the transaction's next statement, or its ``COMMIT``; True when
@@ -98,29 +127,37 @@ class DeferredCommandsMixin:
         it now)."""
         if not self.in_transaction():
             return False
-        self.deferred_commands().append(self.cursor().mogrify(sql, params or None).decode())
+        from psycopg2.extensions import encodings  # only ever called on PostgreSQL
+        connection = self.connection()
+        text = self.cursor().mogrify(sql, params or None)
+        self.deferred_commands().append(text.decode(encodings[connection.encoding]))
         return True
+
+    def transaction_begun(self):
+        """Whether the server has begun this thread's transaction (its BEGIN was sent)."""
+        commands = self.deferred_commands()
+        return self.in_transaction() and not (commands and commands[0].startswith("BEGIN"))
 
     def begin(self, isolation_level=None):
         if self.is_closed():
             self.connect()
-        commands = self.deferred_commands()
-        commands.clear()  # nothing can be waiting outside a transaction
-        commands.append(f"BEGIN TRANSACTION ISOLATION LEVEL {isolation_level}"
-                        if isolation_level else "BEGIN")
+        self._forget()  # nothing can be waiting outside a transaction
+        self.deferred_commands().append(f"BEGIN TRANSACTION ISOLATION LEVEL {isolation_level}"
+                                        if isolation_level else "BEGIN")
 
     def commit(self):
         if self._sent_nothing():
             return
-        if self.deferred_commands():
-            super().execute_sql(self.with_deferred("COMMIT"))
+        state = self._waiting_state()
+        if state.commands or state.broken:
+            self._send("COMMIT")
         else:
             super().commit()
 
     def rollback(self):
         commands = self.deferred_commands()
         begun = not (commands and commands[0].startswith("BEGIN"))  # else nothing was sent
-        commands.clear()  # what the rollback undoes anyway
+        self._forget()  # what waited, the rollback undoes anyway
         if begun:
             super().rollback()
 
@@ -145,15 +182,19 @@ class DeferredCommandsMixin:
                 if f"SAVEPOINT {name}" in commands:  # never sent: nothing ran after it
                     del commands[commands.index(f"SAVEPOINT {name}"):]
                     return self.cursor()
-        return super().execute_sql(self.with_deferred(sql), params)
+                # Sent: whatever waits was queued after it, and the rollback undoes it.
+                commands.clear()
+        return self._send(sql, params)
 
     def connect(self, reuse_if_open=False):
-        self.deferred_commands().clear()
-        return super().connect(reuse_if_open)
+        opened = super().connect(reuse_if_open)
+        if opened:
+            self._forget()
+        return opened
 
     def close(self):
         closed = super().close()  # refuses inside a transaction: what waits still belongs
-        self.deferred_commands().clear()
+        self._forget()
         return closed
 
 
@@ -208,9 +249,9 @@ def init_database(url):
 
 
 def driver_cursor():
-    """The driver's own cursor, for what peewee does not send (``PREPARE``, ``COPY``); on
-    PostgreSQL the commands waiting for the next statement (``DeferredCommandsMixin``) are
-    sent first, so it runs inside the transaction that began."""
+    """The driver's own cursor, for what peewee does not send (``COPY``); on PostgreSQL the
+    commands waiting for the next statement (``DeferredCommandsMixin``) are sent first, so
+    it runs inside the transaction that began."""
     send = getattr(db.obj, "send_deferred", None)
     if send is not None:
         send()
@@ -393,11 +434,15 @@ def _sqlstate(error):
 
 def _prepare(statement):
     """``PREPARE`` on this connection; False (and never tried again in this process) if the
-    server refuses the statement itself (an SQL error: class 42). Inside a transaction a
-    savepoint keeps a refusal from aborting it; any other error is raised."""
+    server refuses the statement itself (an SQL error: class 42). Inside a transaction the
+    server has begun, a savepoint keeps a refusal from aborting it; any other error is
+    raised. A prepared statement belongs to the connection, not to a transaction: while the
+    transaction's ``BEGIN`` still waits, it is prepared outside it, and what waits goes on
+    waiting."""
     from psycopg2 import Error as DriverError  # only ever called on PostgreSQL
-    cursor = driver_cursor()
-    savepoint = db.in_transaction()
+    cursor = db.cursor()
+    begun = getattr(db.obj, "transaction_begun", None)
+    savepoint = begun() if begun is not None else db.in_transaction()
     if savepoint:
         cursor.execute("SAVEPOINT portal_prepare")
     try:
