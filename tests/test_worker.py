@@ -44,6 +44,10 @@ def test_the_periodic_job_renews_what_is_due(make_app, tmp_path):
 def test_the_worker_process_starts_and_stops(tmp_path):
     env = dict(os.environ, PORTAL_INSTANCE_PATH=str(tmp_path),
                PORTAL_DATABASE_URL=f"sqlite:///{tmp_path / 'portal.sqlite3'}")
+    # The schema first, as `make run` does: the consumer sends the outbox (every minute) as
+    # soon as it starts, perhaps before the signal below reaches it.
+    subprocess.run([os.path.join(os.path.dirname(sys.executable), "flask"), "--app", "portal",
+                    "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
     worker = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "huey_consumer"),
                                "worker.huey", "--workers", "1"], cwd=ROOT, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
