@@ -5,6 +5,7 @@ import pytest
 
 from conftest import ANNA, MARCO, TODAY, statements
 from portal.billing import quote_change
+from portal.core import security
 from portal.core.db import db
 from portal.core.models import AuditEvent, CartItem, Subscription, User
 from portal.subscriptions.quotes import current_subscription, product_plans
@@ -256,13 +257,29 @@ def test_logged_out_htmx_request_redirects_to_login(client):
     assert response.headers["HX-Redirect"].startswith("/login")
 
 
-def test_summary_request_uses_a_bounded_number_of_queries(giulia, count_queries):
+def test_the_summary_reads_its_user_and_subscription_in_one_statement(giulia, app,
+                                                                      count_queries,
+                                                                      monkeypatch):
+    with app.app_context(), db.connection_context():  # a change for another subscription
+        CartItem.create(user=User.get(User.email == "giulia.rossi@example.it"), subscription=2,
+                        plan=Subscription.get_by_id(2).plan_id, licenses=3,
+                        frequency="monthly")
+    path = URL + "?plan=webinar-pro&licenses=8&frequency=annual"
     giulia.get(URL + "?licenses=6", htmx=True)  # warm the in-process catalog
     with count_queries() as queries:
-        response = giulia.get(URL + "?plan=webinar-pro&licenses=8&frequency=annual", htmx=True)
+        response = giulia.get(path, htmx=True)
     assert response.status_code == 200
-    # user, subscription (joined), assigned count, other cart items
-    assert queries.count <= 4, statements(queries)
+    # the user, its account, the catalog version, the subscription and both counts
+    assert queries.count == 1, statements(queries)
+    joined = response.get_data(as_text=True)
+    assert "Aggiungi al carrello" in joined  # the other change counted
+    # A user loaded without it (``load_user`` for any other page): the view reads the
+    # subscription and its counts itself, and answers the same.
+    monkeypatch.setattr(security, "_user_queries", {})
+    with count_queries() as queries:
+        separate = giulia.get(path, htmx=True).get_data(as_text=True)
+    assert queries.count == 2, statements(queries)
+    assert separate == joined
 
 
 @pytest.mark.parametrize("status", ["active", "trialing", "trial_expired"])

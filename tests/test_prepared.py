@@ -17,7 +17,7 @@ from portal.core.db import Prepared, db
 import datetime as dt
 
 from portal.core.models import (CartItem, Invoice, Order, OrderReservation, PaymentMethod,
-                                Renewal, SandboxCharge, User)
+                                Renewal, SandboxCharge, Subscription, User)
 from test_checkout_support import add_to_cart, form_fields, place, review
 
 
@@ -56,7 +56,9 @@ def shop(giulia):
         return {"user": user, "order": Order.get(), "invoice": Invoice.get(),
                 "card": PaymentMethod.get(), "other_user": User.get(User.email != GIULIA),
                 "reservation": reservation, "renewal": renewal,
-                "charge": SandboxCharge.get()}
+                "charge": SandboxCharge.get(),
+                "their_subscription": Subscription.get(
+                    Subscription.account != user.account_id).id}
 
 
 def arguments(shop):
@@ -110,6 +112,9 @@ def arguments(shop):
         "portal.core.security._user_by_token": [(user.session_token,), ("no-such-token",)],
         "portal.subscriptions.change._change_subscription": [
             (1, mine, user.id), (2, mine, user.id), (1, theirs, user.id), (1, mine, 0)],
+        "portal.subscriptions.change._user_with_subscription": [
+            (user.session_token, 1), (user.session_token, 2),
+            (user.session_token, shop["their_subscription"]), ("no-such-token", 1)],
         "portal.subscriptions.dashboard._subscriptions": [(mine,), (theirs,), (0,)],
         "portal.subscriptions.dashboard._assigned_counts": [(mine,), (0,)],
         "portal.subscriptions.quotes._cart_items": [(user.id, mine), (user.id, theirs)],
@@ -117,12 +122,22 @@ def arguments(shop):
     }
 
 
+def seen(row):
+    """A row as a caller sees it: its fields and every related row reached through a foreign
+    key, and the attributes the query set besides (its other columns, a model joined on an
+    expression)."""
+    if isinstance(row, tuple):
+        return row
+    others = {name: seen(value) if isinstance(value, peewee.Model) else value
+              for name, value in vars(row).items() if not name.startswith("_")}
+    return model_to_dict(row, recurse=True), others
+
+
 def observed(rows, count_queries):
-    """What a caller sees of ``rows``: every value, and every related row reached through a
-    foreign key (with how many queries reaching them took: none for the joined ones)."""
+    """What a caller sees of ``rows`` (with how many queries reaching the related rows took:
+    none for the joined ones)."""
     with count_queries() as queries:
-        values = [row if isinstance(row, tuple) else model_to_dict(row, recurse=True)
-                  for row in rows]
+        values = [seen(row) for row in rows]
     return values, queries.count
 
 

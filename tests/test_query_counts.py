@@ -17,7 +17,7 @@ SUMMARY = "/subscriptions/1/change?plan=webinar-pro&licenses=600&frequency=annua
 LICENSES = "/subscriptions/1/licenses"
 
 #: The issue's limit for the summary partial, and today's counts for the other two pages.
-SUMMARY_BUDGET = 2   # user (account joined), subscription (plan, product, both counts)
+SUMMARY_BUDGET = 1   # user (account joined), subscription and both counts: one statement
 DASHBOARD_BUDGET = 5  # user (with its account and the catalog version), subscriptions,
 #                      assigned counts, cart badge (once), the renewal card (flagged when it
 #                      expires before the next renewal)

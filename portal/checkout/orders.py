@@ -56,7 +56,7 @@ import time
 from dataclasses import dataclass
 
 from flask import current_app
-from peewee import JOIN, Case, IntegrityError, fn
+from peewee import Case, IntegrityError, fn
 
 from portal.catalog.store import products_by_id
 from portal.checkout.charging import background_charges
@@ -298,9 +298,8 @@ _claim = PreparedWrite(lambda arg: OrderReservation.update(
            & OrderReservation.state.in_(HOLDING)))
 _reservation_to_charge = Prepared(
     lambda reservation_id: OrderReservation.select(
-        OrderReservation, PaymentMethod.token.alias("saved_token"))
-    .join(PaymentMethod, JOIN.LEFT_OUTER,
-          on=(OrderReservation.payment_method == PaymentMethod.id))
+        OrderReservation, PaymentMethod.select(PaymentMethod.token)
+        .where(PaymentMethod.id == OrderReservation.payment_method).alias("saved_token"))
     .where(OrderReservation.id == reservation_id).limit(1))
 _method_token = Prepared(lambda method_id: PaymentMethod.select(PaymentMethod.token)
                          .where(PaymentMethod.id == method_id).limit(1), row=tuple)

@@ -519,6 +519,18 @@ class Layout:
                                       for model, columns in fields.items()), tuple(extra))
 
 
+@dataclass(frozen=True)
+class Attach:
+    """For ``Prepared(related=...)``: a model joined on an expression rather than a foreign
+    key, as ``.join(model, JOIN.LEFT_OUTER, on=..., attr=attr)`` from ``source`` attaches it:
+    ``source``'s instance gets it under ``attr``, unless the join found no row (then, as
+    with peewee, the attribute is not set)."""
+
+    source: type
+    attr: str
+    model: type
+
+
 class Prepared:
     """A SELECT whose SQL peewee builds once per engine, then runs with new values.
 
@@ -538,7 +550,8 @@ class Prepared:
     - model rows: ``Model(**fields)``;
     - ``related=(Subscription.plan, ...)``: for a query that selects several models joined
       along these foreign keys, the first model's rows with each joined row attached under
-      the foreign key's name, as peewee's ``.join()`` does;
+      the foreign key's name, as peewee's ``.join()`` does; an ``Attach`` names a model
+      joined on an expression instead;
     - ``row=tuple``: tuples of the selected columns.
 
     Unlike peewee's own rows, a model row counts every field as changed (``dirty_fields``):
@@ -629,9 +642,13 @@ class Prepared:
         instance = instances[layout.model]
         for index, name in layout.extra:
             setattr(instance, name, row[index])
-        for foreign_key in self.related:
-            setattr(instances[foreign_key.model], foreign_key.name,
-                    instances[foreign_key.rel_model])
+        for link in self.related:
+            if type(link) is Attach:
+                joined = instances[link.model]
+                if joined.get_id() is not None:  # an outer join's missing row: all NULL
+                    setattr(instances[link.source], link.attr, joined)
+            else:
+                setattr(instances[link.model], link.name, instances[link.rel_model])
         return instance
 
     def first(self, *args):

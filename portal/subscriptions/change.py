@@ -2,14 +2,16 @@
 
 from flask import Blueprint, current_app, request, url_for
 from flask_login import current_user
-from peewee import EXCLUDED, fn
+from peewee import EXCLUDED, JOIN, fn
 
 from portal.billing import MAX_LICENSES, change_refusals, plan_problem
-from portal.core.access import (account_subscription, billing_contact_required, refusal_page,
-                                request_user)
+from portal.core.access import (account_subscription, billing_contact_required,
+                                current_account, refusal_page, request_user)
 from portal.catalog.store import plan_by_id, plans_by_product, products_by_id
-from portal.core.db import Prepared, PreparedWrite, write_transaction
-from portal.core.models import CartItem, LicenseAssignment, Subscription, audit, utcnow
+from portal.core.db import Attach, Prepared, PreparedWrite, write_transaction
+from portal.core.models import (CartItem, LicenseAssignment, Subscription, User, audit,
+                                utcnow)
+from portal.core.security import load_user_with, user_query
 from portal.subscriptions.forms import ChangeForm
 from portal.subscriptions.quotes import product_plans, quote_for, validate_request
 from portal.core.http import is_htmx, render, see_other
@@ -69,22 +71,46 @@ _put_in_cart = PreparedWrite(lambda arg: CartItem.insert(
                          CartItem.frequency: EXCLUDED.frequency}))
 
 
-def _change_subscription_query(subscription_id, account_id, user_id):
-    """The account's subscription and the summary's two counts (users assigned to it; the
-    user's pending changes for other subscriptions) as scalar subqueries: the summary is
-    asked for on every click, in one statement. Its plan and product come from the
-    request's catalog (``changeable_subscription``), not joined."""
+def _summary_counts(subscription_id, user_id):
+    """The summary's two counts as scalar subqueries: users assigned to the subscription;
+    the user's pending changes for other subscriptions."""
     assigned = (LicenseAssignment.select(fn.COUNT(LicenseAssignment.id))
                 .where(LicenseAssignment.subscription == subscription_id))
     others = (CartItem.select(fn.COUNT(CartItem.id))
               .where((CartItem.user == user_id) & (CartItem.subscription != subscription_id)))
-    return (Subscription.select(Subscription, assigned.alias("assigned_count"),
-                                others.alias("other_items"))
+    return assigned.alias("assigned_count"), others.alias("other_items")
+
+
+def _change_subscription_query(subscription_id, account_id, user_id):
+    """The account's subscription and the summary's two counts, in one statement. Its plan
+    and product come from the request's catalog (``changeable_subscription``), not
+    joined."""
+    return (Subscription.select(Subscription, *_summary_counts(subscription_id, user_id))
             .where((Subscription.id == subscription_id) & (Subscription.account == account_id))
             .limit(1))
 
 
 _change_subscription = Prepared(_change_subscription_query)
+
+#: Where ``_user_with_subscription`` attaches the subscription to the user.
+TO_CHANGE = "subscription_to_change"
+
+
+def _user_with_subscription_query(token, subscription_id):
+    """The request's user (``user_query``) with the subscription to change when it is the
+    user's account's, and the summary's counts: the summary is asked for on every click,
+    and its reads are one statement."""
+    return (user_query(token).select_extend(Subscription,
+                                            *_summary_counts(subscription_id, User.id))
+            .switch(User)
+            .join(Subscription, JOIN.LEFT_OUTER, attr=TO_CHANGE,
+                  on=(Subscription.id == subscription_id)
+                  & (Subscription.account == User.account)))
+
+
+_user_with_subscription = Prepared(_user_with_subscription_query,
+                                   related=(User.account, Attach(User, TO_CHANGE, Subscription)))
+load_user_with("change.edit", "subscription_id", _user_with_subscription)
 
 
 def summary_context(subscription, choice):
@@ -155,8 +181,15 @@ def init_app(app):
 def changeable_subscription(subscription_id):
     """The account's subscription (with the summary's counts) when it may be changed here;
     otherwise an error response. Scoped at the query: another account's id is a 404."""
-    subscription = account_subscription(subscription_id, _change_subscription,
-                                        int(request_user().id))
+    user = request_user()
+    subscription = getattr(user, TO_CHANGE, None)  # read with the user (``load_user``)
+    if subscription is not None and subscription.id == subscription_id:
+        subscription.assigned_count = user.assigned_count
+        subscription.other_items = user.other_items
+        subscription.account = current_account()
+    else:  # not the account's (a 404), or the user was loaded without it
+        subscription = account_subscription(subscription_id, _change_subscription,
+                                            int(user.id))
     # the plan and product of the request's catalog (the quote's prices come from it too):
     # two models fewer to build per click; one the catalog lacks is read as peewee reads it
     plan = plan_by_id(subscription.plan_id)
