@@ -62,3 +62,28 @@ def test_the_worker_process_starts_and_stops(tmp_path):
     output, _ = worker.communicate(timeout=20)
     output = "".join(started) + output
     assert "billing_run" in output and "Traceback" not in output, output
+
+
+def test_a_worker_on_a_database_without_its_schema_says_so_and_skips(tmp_path, caplog):
+    """Started before ``flask db upgrade``: one line per skipped job, no traceback, nothing
+    run; once the schema is there, the jobs run."""
+    from portal import create_app
+    from portal.core.migrations import LATEST, upgrade
+    from conftest import BASE_CONFIG
+    app = create_app(dict(BASE_CONFIG, DATABASE_URL=f"sqlite:///{tmp_path / 'empty.sqlite3'}",
+                          HUEY_SQLITE_PATH=str(tmp_path / "h.db")))
+    huey = create_huey(app)
+    with caplog.at_level("WARNING", logger="portal.lifecycle.tasks"):
+        assert huey.mail_send.call_local() is None
+        assert huey.billing_run.call_local() is None
+        assert huey.mail_prune.call_local() is None
+    lines = [record.getMessage() for record in caplog.records
+             if record.name == "portal.lifecycle.tasks"]
+    assert lines == [f"{job} skipped: the database schema is at version 0 and this code "
+                     f"needs {LATEST} (run `flask db upgrade`)"
+                     for job in ("mail send", "billing run", "mail prune")]
+    assert not any(record.exc_info for record in caplog.records)
+    with app.app_context():
+        upgrade()
+    assert huey.mail_send.call_local() is not None  # ran: nothing to send
+    assert huey.billing_run.call_local() is not None

@@ -133,10 +133,15 @@ class DeferredCommandsMixin:
         self.deferred_commands().append(text.decode(encodings[connection.encoding]))
         return True
 
+    def _begin_waits(self):
+        """Whether this thread's transaction has not reached the server yet: its ``BEGIN``
+        still waits."""
+        commands = self.deferred_commands()
+        return bool(commands) and commands[0].startswith("BEGIN")
+
     def transaction_begun(self):
         """Whether the server has begun this thread's transaction (its BEGIN was sent)."""
-        commands = self.deferred_commands()
-        return self.in_transaction() and not (commands and commands[0].startswith("BEGIN"))
+        return self.in_transaction() and not self._begin_waits()
 
     def begin(self, isolation_level=None):
         if self.is_closed():
@@ -155,8 +160,7 @@ class DeferredCommandsMixin:
             super().commit()
 
     def rollback(self):
-        commands = self.deferred_commands()
-        begun = not (commands and commands[0].startswith("BEGIN"))  # else nothing was sent
+        begun = not self._begin_waits()  # else nothing was sent
         self._forget()  # what waited, the rollback undoes anyway
         if begun:
             super().rollback()
@@ -165,8 +169,8 @@ class DeferredCommandsMixin:
         """True (and nothing waits any more) when this transaction has sent nothing: its
         ``BEGIN`` still waits, with nothing after it but savepoints."""
         commands = self.deferred_commands()
-        if (commands and commands[0].startswith("BEGIN")
-                and all(command.startswith(self.CONTROL) for command in commands)):
+        if self._begin_waits() and all(command.startswith(self.CONTROL)
+                                       for command in commands):
             commands.clear()
             return True
         return False

@@ -13,11 +13,24 @@ import os
 from huey import RedisHuey, SqliteHuey, crontab
 
 from portal.core.db import db
+from portal.core.migrations import LATEST, current_version
 from portal.lifecycle.renewals import run_billing
 from portal.mail.delivery import deliver_pending
 from portal.mail.outbox import prune_bodies
 
 log = logging.getLogger(__name__)
+
+
+def schema_is_current(job):
+    """Whether the database has the schema this code needs; if not (the worker started
+    before ``flask db upgrade``, or on the wrong database), one line says so and ``job``
+    is skipped until it has."""
+    version = current_version()
+    if version >= LATEST:
+        return True
+    log.warning("%s skipped: the database schema is at version %s and this code needs %s "
+                "(run `flask db upgrade`)", job, version, LATEST)
+    return False
 
 
 def create_huey(app):
@@ -36,6 +49,8 @@ def create_huey(app):
     def billing_run():
         """Renewals, dunning retries, trial ends and expiries that are due."""
         with app.app_context(), db.connection_context():
+            if not schema_is_current("billing run"):
+                return None
             # One process: the consumer has threads of its own, and forking a threaded
             # process is unsafe; BILLING_JOBS is for ``flask billing run`` (cron, by hand).
             report = run_billing(jobs=1)
@@ -48,6 +63,8 @@ def create_huey(app):
     def mail_send():
         """Deliver the emails that are due (the outbox)."""
         with app.app_context(), db.connection_context():
+            if not schema_is_current("mail send"):
+                return None
             outcomes = deliver_pending()
         if any(outcomes.values()):
             log.info("mail: %s", outcomes)
@@ -58,6 +75,8 @@ def create_huey(app):
         """Empty the emails written more than ``MAIL_KEEP_DAYS`` days ago and since sent or
         refused (the rows stay)."""
         with app.app_context(), db.connection_context():
+            if not schema_is_current("mail prune"):
+                return None
             count = prune_bodies()
         if count:
             log.info("mail: %s old messages emptied", count)

@@ -1,7 +1,6 @@
 """Modifica sottoscrizione: plan, licenses, frequency and the live order summary."""
 
 from flask import Blueprint, current_app, request, url_for
-from flask_login import current_user
 from peewee import EXCLUDED, JOIN, fn
 
 from portal.billing import MAX_LICENSES, change_refusals, plan_problem
@@ -231,11 +230,12 @@ def add_to_cart(subscription, line):
                    if p.code == line.new_plan.code)
     # Nothing here is read back: on PostgreSQL the change and its audit row travel with the
     # COMMIT, one message for the whole transaction.
+    user_id = request_user().id
     with write_transaction():
-        _put_in_cart.later(user=current_user.id, subscription=subscription.id, plan=plan_id,
+        _put_in_cart.later(user=user_id, subscription=subscription.id, plan=plan_id,
                            licenses=line.new_licenses, frequency=line.new_frequency,
                            now=utcnow())
-        audit(subscription.account_id, current_user.id, "cart.add",
+        audit(subscription.account_id, user_id, "cart.add",
               subscription=subscription.id, plan=line.new_plan.code,
               licenses=line.new_licenses, frequency=line.new_frequency)
     # the user's changes for other subscriptions, counted with the subscription
