@@ -122,15 +122,15 @@ def arguments(shop):
     }
 
 
-def seen(row):
+def seen(row, recurse=True):
     """A row as a caller sees it: its fields and every related row reached through a foreign
     key, and the attributes the query set besides (its other columns, a model joined on an
-    expression)."""
+    expression: its own fields, whose foreign keys the query did not join)."""
     if isinstance(row, tuple):
         return row
-    others = {name: seen(value) if isinstance(value, peewee.Model) else value
+    others = {name: seen(value, False) if isinstance(value, peewee.Model) else value
               for name, value in vars(row).items() if not name.startswith("_")}
-    return model_to_dict(row, recurse=True), others
+    return model_to_dict(row, recurse=recurse), others
 
 
 def observed(rows, count_queries):
@@ -286,3 +286,22 @@ def test_the_setting_turns_server_prepared_statements_off(make_app, monkeypatch,
         with count_queries() as queries:  # the prepared query runs as plain SQL
             _cart_count.first(1)
         assert [r.msg[0].split()[0] for r in queries.get_queries()] == ["SELECT"]
+
+
+def test_the_user_read_with_another_accounts_subscription_carries_nothing_of_it(app, shop):
+    from portal.core.models import LicenseAssignment
+    from portal.subscriptions.change import TO_CHANGE, _user_with_subscription
+    user = shop["user"]
+    with app.app_context(), db.connection_context():
+        theirs = Subscription.get_by_id(shop["their_subscription"])
+        LicenseAssignment.create(  # someone else's subscription, with a user assigned
+            subscription=theirs, user=User.get(User.account == theirs.account_id))
+        theirs = theirs.id
+        found = _user_with_subscription.first(user.session_token, theirs)
+        assert found.id == user.id and not hasattr(found, TO_CHANGE)
+        assert (found.assigned_count, found.other_items) == (0, 0)
+        mine = _user_with_subscription.first(user.session_token, 1)
+        assert getattr(mine, TO_CHANGE).id == 1
+        assert mine.assigned_count == LicenseAssignment.select().where(
+            LicenseAssignment.subscription == 1).count() > 0
+        assert mine.other_items == 1  # the Meeting change in the cart

@@ -16,7 +16,7 @@ from test_checkout_support import place, review
 SUMMARY = "/subscriptions/1/change?plan=webinar-pro&licenses=600&frequency=annual"
 LICENSES = "/subscriptions/1/licenses"
 
-#: The issue's limit for the summary partial, and today's counts for the other two pages.
+#: Today's counts: the summary partial's (the issue's limit is 3) and the other pages'.
 SUMMARY_BUDGET = 1   # user (account joined), subscription and both counts: one statement
 DASHBOARD_BUDGET = 5  # user (with its account and the catalog version), subscriptions,
 #                      assigned counts, cart badge (once), the renewal card (flagged when it

@@ -87,3 +87,4 @@ def test_a_worker_on_a_database_without_its_schema_says_so_and_skips(tmp_path, c
         upgrade()
     assert huey.mail_send.call_local() is not None  # ran: nothing to send
     assert huey.billing_run.call_local() is not None
+    db.close_idle()  # the file's pooled connection

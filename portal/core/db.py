@@ -527,8 +527,8 @@ class Layout:
 class Attach:
     """For ``Prepared(related=...)``: a model joined on an expression rather than a foreign
     key, as ``.join(model, JOIN.LEFT_OUTER, on=..., attr=attr)`` from ``source`` attaches it:
-    ``source``'s instance gets it under ``attr``, unless the join found no row (then, as
-    with peewee, the attribute is not set)."""
+    ``source``'s instance gets it under ``attr`` when any of its selected columns has a
+    value; when none has (the outer join found no row), the attribute is not set."""
 
     source: type
     attr: str
@@ -648,9 +648,12 @@ class Prepared:
             setattr(instance, name, row[index])
         for link in self.related:
             if type(link) is Attach:
-                joined = instances[link.model]
-                if joined.get_id() is not None:  # an outer join's missing row: all NULL
-                    setattr(instances[link.source], link.attr, joined)
+                # as peewee: attached when any of its columns has a value (an outer join's
+                # missing row has none)
+                if any(row[index] is not None
+                       for model, fields in layout.models if model is link.model
+                       for index, _name in fields):
+                    setattr(instances[link.source], link.attr, instances[link.model])
             else:
                 setattr(instances[link.model], link.name, instances[link.rel_model])
         return instance

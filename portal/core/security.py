@@ -46,7 +46,8 @@ def load_user_with(endpoint, argument, query):
     ``user_query`` extended with what the view reads first, taking the session token and
     the view's (integer) argument ``argument``. The user and the view's first row then
     cost one round trip instead of two; the view finds its row where the query attached it
-    to the user, and reads it itself when it is not there (a user loaded otherwise)."""
+    to the user, and reads it itself when it is not there (another account's or a missing
+    id, which it answers with a 404, or a user loaded otherwise)."""
     _user_queries[endpoint] = (argument, query)
 
 

@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 
 
 def schema_is_current(job):
-    """Whether the database has the schema this code needs; if not (the worker started
+    """Whether the database has at least the schema this code needs (a newer one is what a
+    deployment has while the worker waits for its restart); if not (the worker started
     before ``flask db upgrade``, or on the wrong database), one line says so and ``job``
     is skipped until it has."""
     version = current_version()

@@ -72,7 +72,8 @@ _put_in_cart = PreparedWrite(lambda arg: CartItem.insert(
 
 def _summary_counts(subscription_id, user_id):
     """The summary's two counts as scalar subqueries: users assigned to the subscription;
-    the user's pending changes for other subscriptions."""
+    the user's pending changes for other subscriptions (``subscription_id`` and
+    ``user_id``: values, or the columns of an outer query's rows)."""
     assigned = (LicenseAssignment.select(fn.COUNT(LicenseAssignment.id))
                 .where(LicenseAssignment.subscription == subscription_id))
     others = (CartItem.select(fn.COUNT(CartItem.id))
@@ -98,9 +99,10 @@ TO_CHANGE = "subscription_to_change"
 def _user_with_subscription_query(token, subscription_id):
     """The request's user (``user_query``) with the subscription to change when it is the
     user's account's, and the summary's counts: the summary is asked for on every click,
-    and its reads are one statement."""
+    and its reads are one statement. The counts are the joined row's: none when the
+    subscription is another account's (or missing)."""
     return (user_query(token).select_extend(Subscription,
-                                            *_summary_counts(subscription_id, User.id))
+                                            *_summary_counts(Subscription.id, User.id))
             .switch(User)
             .join(Subscription, JOIN.LEFT_OUTER, attr=TO_CHANGE,
                   on=(Subscription.id == subscription_id)
