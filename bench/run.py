@@ -1058,8 +1058,7 @@ def markdown(report):
         f"(each after a run of the bare route) with {s['connections']} connections, "
         f"{s['runs']} x {s['order_duration_s']} s of orders with {INSTANT_BUYERS} buyers and an "
         f"instant gateway, {s['runs']} x {s['latency_duration_s']} s with {LATENCY_BUYERS} "
-        f"buyers and a "
-        f"{LATENCY_MS} ms gateway. Medians over the runs. Total {report['seconds'] / 60:.1f} min.",
+        f"buyers and a {LATENCY_MS} ms gateway. Medians over the runs. Total {report['seconds'] / 60:.1f} min.",
         "", "![CPU per request and p99 per endpoint](chart.svg)", ""]
     for key in ("sqlite", "postgresql", "large"):
         leg = report["legs"].get(key)

@@ -327,3 +327,15 @@ def test_invoices_export_not_in_a_terminal_writes_one_line(app, tmp_path):
     result = invoke(app, "invoices", "export", "--since", "2026-01-01", str(tmp_path / "out"))
     assert result.exit_code == 0, result.output
     assert result.output == f"0 FatturaPA file(s) written to {tmp_path / 'out'}.\n"
+
+
+def test_db_backup_on_postgresql_points_to_pg_dump(tmp_path):
+    """``db backup`` copies SQLite files; on PostgreSQL it refuses and says what to use
+    (nothing is connected to: the URL's engine decides). Runs on both test engines; the
+    copy itself is tests/test_backup.py's, SQLite only."""
+    app = create_app({"TESTING": True, "SECRET_KEY": "test-secret",
+                      "DATABASE_URL": "postgresql://nobody@127.0.0.1:9/nothing"})
+    result = app.test_cli_runner().invoke(args=["db", "backup", str(tmp_path / "copy.db")])
+    assert result.exit_code == 1
+    assert "for PostgreSQL use pg_dump" in result.output
+    assert not (tmp_path / "copy.db").exists()

@@ -744,8 +744,8 @@ def _write_order(reservation, charge, account):
               brand=reservation.new_card["brand"], last4=reservation.new_card["last4"])
     if charge is not None:
         new_payment_attempt.add(account=account, user=user,
-                                    idempotency_key=reservation.idempotency_key,
-                                    amount_cents=priced["due"], status="succeeded")
+                                idempotency_key=reservation.idempotency_key,
+                                amount_cents=priced["due"], status="succeeded")
     send_later(*CartItem.delete().where(CartItem.id.in_(priced["cart_items"])).sql())
     recipient = _user_by_id.first(int(user))
     _reservation_completed.later(order=order.id, now=utcnow(),
