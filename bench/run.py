@@ -59,8 +59,8 @@ SUMMARY_QUERY = "plan=webinar-pro&licenses=8&frequency=annual"
 #: gunicorn's settings per engine: the top-level README's production section (where the
 #: choice is explained with its figures).
 GUNICORN = {
-    "sqlite": ["--workers", "3"],
-    "postgresql": ["--workers", "3"],
+    "sqlite": ["--workers", "2"],
+    "postgresql": ["--workers", "2"],
 }
 
 #: The issue's targets. CPU ratios: the bare route's server CPU per request divided by the

@@ -1,6 +1,7 @@
 """Which gunicorn settings to run the portal with: worker/thread combinations on this machine.
 
     .venv/bin/python bench/settings.py [--engines sqlite,postgresql] [--duration 4]
+    .venv/bin/python bench/settings.py --only="--workers 2" --only="--workers 3" --append
 
 For each combination (``COMBINATIONS``) and engine: the summary partial under ``wrk`` with
 10 connections, right after the bare route (server CPU per request and p99), the order path
@@ -75,20 +76,27 @@ def main():
     parser.add_argument("--engines", default="sqlite,postgresql")
     parser.add_argument("--duration", type=int, default=4)
     parser.add_argument("--order-duration", type=int, default=8)
+    parser.add_argument("--only", action="append", metavar="SETTINGS",
+                        help='measure only this combination, e.g. --only="--workers 2" '
+                             "(repeatable, in the order given; a repeat measures it again)")
+    parser.add_argument("--append", action="store_true",
+                        help="add the rows to bench/settings.json instead of replacing it")
     options = parser.parse_args()
+    combinations = ([only.split() for only in options.only] if options.only
+                    else COMBINATIONS)
     args = Args(options.duration, options.order_duration)
     wrk = bench.ensure_wrk()
     rows = []
     for engine in options.engines.split(","):
         if engine == "sqlite":
-            for settings in COMBINATIONS:
+            for settings in combinations:
                 ids = bench.bench_seed.seed(bench.DB_PATH)
                 rows.append(measure(engine, f"sqlite:///{bench.DB_PATH}", wrk, ids, settings,
                                     args))
                 print(rows[-1], flush=True)
         else:
             import pg
-            for settings in COMBINATIONS:
+            for settings in combinations:
                 with pg.cluster() as url:
                     ids = bench.bench_seed.seed(url)
                     rows.append(measure(engine, url, wrk, ids, settings, args))
@@ -100,7 +108,11 @@ def main():
               f"{r['summary_cpu_ratio']:6.3f} {r['summary_p99_ms']:8.1f} "
               f"{r['orders_per_s']:9.1f} {r['order_p99_ms']:8.0f} {r['orders_per_s_300ms']:9.1f} "
               f"{r['errors']:6d}")
-    with open(os.path.join(HERE, "settings.json"), "w") as fh:
+    path = os.path.join(HERE, "settings.json")
+    if options.append and os.path.exists(path):
+        with open(path) as fh:
+            rows = json.load(fh)["rows"] + rows
+    with open(path, "w") as fh:
         json.dump({"machine": bench.machine(), "rows": rows}, fh, indent=2)
 
 

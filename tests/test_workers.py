@@ -1,4 +1,4 @@
-"""The README's production command (gunicorn, two workers) enforces the login limit exactly.
+"""gunicorn with several workers, as in production, enforces the login limit exactly.
 
 With Flask-Limiter's in-memory storage each worker kept its own counters, so "10 per
 minute" let about 19 attempts through (issue 20). The counters now live in the database
@@ -42,8 +42,9 @@ def answer(url, data=None):
 
 @pytest.fixture
 def production_server(app, database_url, tmp_path):
-    """gunicorn as the README runs it (four workers, production settings) on the test
-    database; ``RATELIMIT_STORAGE_URI`` from the environment is passed on when set."""
+    """gunicorn with production settings on the test database, with more processes and
+    threads than the README's two workers (more ways for the counters to diverge);
+    ``RATELIMIT_STORAGE_URI`` from the environment is passed on when set."""
     port = free_port()
     env = dict(os.environ, ENV_NAME="production", SECRET_KEY="x" * 48, PROXY_FIX="0",
                DATABASE_URL=database_url, PORTAL_INSTANCE_PATH=str(tmp_path),
