@@ -193,6 +193,7 @@ def pending(key):
     age = (utcnow() - reservation.updated_at).total_seconds()
     return no_store(render("checkout/pending.html", block="order_poll",
                            reservation=reservation, poll_ms=poll_delay_ms(age),
+                           retry_ms=poll_retry_ms(poll_delay_ms(age)),
                            refresh_s=refresh_seconds(age), account=current_account()))
 
 
@@ -201,6 +202,14 @@ def poll_delay_ms(age):
     order was reserved or claimed: every quarter second while a charge usually answers,
     then less often (a reservation left to reconciliation waits minutes)."""
     return 250 if age < 5 else 1000 if age < 60 else 5000
+
+
+def poll_retry_ms(delay_ms):
+    """When the page's poll asks again if no answer replaced it ``delay_ms`` after it was
+    sent for (a dropped connection, a phone between networks: htmx swaps nothing then, and
+    without a second timer the page would stop following the order). Long enough after
+    ``delay_ms`` that an answer normally replaces the poll, and this timer with it, first."""
+    return max(2000, 2 * delay_ms)
 
 
 def refresh_seconds(age):

@@ -43,3 +43,29 @@ def test_a_slow_payment_shows_the_order_being_processed_then_its_confirmation(
     expect(page).to_have_url(re.compile(r"/orders/\d+$"), timeout=15000)
     expect(page.locator("#invoice-link")).to_be_visible()
     flow.check("confirmation")
+
+
+def test_a_poll_without_an_answer_asks_again(slow_server, open_page):
+    """The connection drops under the page's first poll (htmx swaps nothing then): the page
+    asks again by itself and still reaches the confirmation."""
+    page, flow = logged_in(slow_server, open_page, "slow-dropped")
+    dropped = []
+
+    def drop_the_first_poll(route):
+        if route.request.headers.get("hx-request") and not dropped:
+            dropped.append(route.request.url)
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route(re.compile(r"/orders/pending/[\w-]+$"), drop_the_first_poll)
+    flow.open_change_from_options()
+    change_plan_licenses_frequency(flow, javascript=True)
+    flow.complete_button().click()
+    flow.pay_with_card(SUCCESS_CARD)
+    flow.place_order()
+
+    expect(page).to_have_url(re.compile(r"/orders/pending/[\w-]+$"))
+    expect(page).to_have_url(re.compile(r"/orders/\d+$"), timeout=15000)
+    assert len(dropped) == 1
+    expect(page.locator("#invoice-link")).to_be_visible()
