@@ -90,6 +90,33 @@ def test_upgrade_creates_a_new_database_at_the_latest_version(empty_app):
     assert versions() == [m.version for m in MIGRATIONS]
 
 
+@pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL"),
+                    reason="PostgreSQL's schemas and search path: SQLite has neither")
+def test_upgrade_in_a_schema_other_than_public(database_url):
+    """A database shared with other applications keeps the portal's tables in a schema of
+    their own (the connection's ``search_path``): a second upgrade finds the version there
+    and applies nothing (it applied migration 1 again, and failed, when it looked for the
+    version table in ``public``)."""
+    admin = make_database(database_url)
+    admin.execute_sql("CREATE SCHEMA billing_portal")
+    create_app(dict(BASE_CONFIG, RATELIMIT_ENABLED=False,
+                    DATABASE_URL=database_url + "?options=-csearch_path%3Dbilling_portal"))
+    try:
+        assert upgrade() == [m.version for m in MIGRATIONS]
+        with db.connection_context():
+            assert current_version() == LATEST
+        assert upgrade() == []
+        assert versions() == [m.version for m in MIGRATIONS]
+        in_public, in_schema = admin.execute_sql(
+            "SELECT to_regclass('public.schema_version'), "
+            "to_regclass('billing_portal.schema_version') IS NOT NULL").fetchone()
+        assert in_public is None and in_schema
+    finally:
+        if not db.is_closed():
+            db.close()
+        admin.close()
+
+
 def test_current_version_of_an_empty_database(empty_app):
     with db.connection_context():
         assert current_version() == 0

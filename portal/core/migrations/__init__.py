@@ -49,13 +49,16 @@ from portal.core.models import utcnow
 FILE_NAME = re.compile(r"^v(\d{4})_\w+$")
 
 
+SCHEMA_VERSION_TABLE = "schema_version"
+
+
 class SchemaVersion(Model):
     version = IntegerField(primary_key=True)
     applied_at = DateTimeField(default=utcnow)
 
     class Meta:
         database = db
-        table_name = "schema_version"
+        table_name = SCHEMA_VERSION_TABLE
 
 
 class Migration(NamedTuple):
@@ -83,9 +86,20 @@ MIGRATIONS = load_migrations()
 LATEST = MIGRATIONS[-1].version
 
 
+def version_table_exists():
+    """Whether the version table is where the connection's statements find it. On
+    PostgreSQL that is the first schema of the search path, which need not be ``public``
+    (a database shared with other applications); peewee's ``table_exists`` looks in
+    ``public`` only, which made a second ``db upgrade`` apply migration 1 again."""
+    if is_sqlite():
+        return SchemaVersion.table_exists()
+    return db.execute_sql("SELECT to_regclass(%s) IS NOT NULL",
+                          (SCHEMA_VERSION_TABLE,)).fetchone()[0]
+
+
 def current_version():
     """The stamped schema version, 0 for an empty database."""
-    if not SchemaVersion.table_exists():
+    if not version_table_exists():
         return 0
     latest = SchemaVersion.select(SchemaVersion.version).order_by(
         SchemaVersion.version.desc()).first()
