@@ -78,25 +78,28 @@ def test_the_request_reserves_and_a_thread_charges_while_the_page_waits(app, giu
     assert page.status_code == 200 and 'data-state="reserved"' in html
     assert '<noscript><meta http-equiv="refresh" content="2"></noscript>' in html
     assert f'hx-get="/orders/pending/{key}"' in html
-    assert 'hx-trigger="load delay:250ms, every 2000ms"' in html
+    assert 'hx-trigger="load delay:250ms, poll-retry"' in html
+    assert 'data-poll-retry-ms="2000"' in html and """hx-request='{"timeout": 10000}'""" in html
     # The page's poll: only the poller again, to ask once more (later as the charge ages).
     poll = giulia.get(f"/orders/pending/{key}", htmx=True)
     body = poll.get_data(as_text=True)
     assert poll.status_code == 200 and body.startswith('<div id="order-poll" hidden')
-    assert 'hx-trigger="load delay:250ms, every 2000ms"' in body and "<h1" not in body
+    assert 'hx-trigger="load delay:250ms, poll-retry"' in body and "<h1" not in body
     assert "no-store" in poll.headers["Cache-Control"]
     with db.connection_context():  # half a minute later
         reservation = OrderReservation.get(OrderReservation.idempotency_key == key)
         reservation.updated_at -= dt.timedelta(seconds=30)
         reservation.save()
     body = giulia.get(f"/orders/pending/{key}", htmx=True).get_data(as_text=True)
-    assert 'hx-trigger="load delay:1000ms, every 2000ms"' in body
+    assert 'hx-trigger="load delay:1000ms, poll-retry"' in body
+    assert 'data-poll-retry-ms="2000"' in body
     with db.connection_context():  # two minutes later: a reservation reconciliation decides
         reservation = OrderReservation.get(OrderReservation.idempotency_key == key)
         reservation.updated_at -= dt.timedelta(seconds=90)
         reservation.save()
     body = giulia.get(f"/orders/pending/{key}", htmx=True).get_data(as_text=True)
-    assert 'hx-trigger="load delay:5000ms, every 10000ms"' in body
+    assert 'hx-trigger="load delay:5000ms, poll-retry"' in body
+    assert 'data-poll-retry-ms="10000"' in body
 
     held_gateway.set()
     background_charges(app).join()

@@ -194,6 +194,7 @@ def pending(key):
     return no_store(render("checkout/pending.html", block="order_poll",
                            reservation=reservation, poll_ms=poll_delay_ms(age),
                            retry_ms=poll_retry_ms(poll_delay_ms(age)),
+                           timeout_ms=POLL_TIMEOUT_MS,
                            refresh_s=refresh_seconds(age), account=current_account()))
 
 
@@ -204,11 +205,15 @@ def poll_delay_ms(age):
     return 250 if age < 5 else 1000 if age < 60 else 5000
 
 
+#: How long the page's poll waits for an answer before it counts as lost (a stalled
+#: connection); the portal answers it in milliseconds.
+POLL_TIMEOUT_MS = 10000
+
+
 def poll_retry_ms(delay_ms):
-    """When the page's poll asks again if no answer replaced it ``delay_ms`` after it was
-    sent for (a dropped connection, a phone between networks: htmx swaps nothing then, and
-    without a second timer the page would stop following the order). Long enough after
-    ``delay_ms`` that an answer normally replaces the poll, and this timer with it, first."""
+    """How long after a lost ask the page's poll asks again (``static/js/portal.js``): a
+    dropped or stalled connection, a phone between networks, a proxy's error page while the
+    portal restarts. htmx swaps nothing then, and the page would stop following the order."""
     return max(2000, 2 * delay_ms)
 
 

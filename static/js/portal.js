@@ -59,6 +59,25 @@
     el.dispatchEvent(new Event("change", { bubbles: true }));
   });
 
+  // The "being processed" page's poll (data-poll-retry-ms): an ask that got no answer (a
+  // dropped connection; none within hx-request's timeout) or a proxy's error page instead
+  // of the portal's swaps nothing, and is asked again a little later ("poll-retry" is one of
+  // its triggers). An answer that is swapped in or redirects ends it as before.
+  function retryPoll(event) {
+    var poll = event.detail.elt;
+    if (!poll || !poll.hasAttribute || !poll.hasAttribute("data-poll-retry-ms")) { return false; }
+    var wait = parseInt(poll.getAttribute("data-poll-retry-ms"), 10) || 2000;
+    setTimeout(function () {
+      if (document.body.contains(poll)) { htmx.trigger(poll, "poll-retry"); }
+    }, wait);
+    return true;
+  }
+  document.addEventListener("htmx:sendError", retryPoll);
+  document.addEventListener("htmx:timeout", retryPoll);
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (event.detail.xhr.status >= 500 && retryPoll(event)) { event.detail.shouldSwap = false; }
+  });
+
   // Options menus (<details>): close with Escape and when clicking elsewhere.
   document.addEventListener("keydown", function (event) {
     if (event.key !== "Escape") { return; }

@@ -45,20 +45,29 @@ def test_a_slow_payment_shows_the_order_being_processed_then_its_confirmation(
     flow.check("confirmation")
 
 
-def test_a_poll_without_an_answer_asks_again(slow_server, open_page):
-    """The connection drops under the page's first poll (htmx swaps nothing then): the page
-    asks again by itself and still reaches the confirmation."""
-    page, flow = logged_in(slow_server, open_page, "slow-dropped")
-    dropped = []
+@pytest.mark.parametrize("failure", ["dropped", "proxy-error", "stalled"])
+def test_a_poll_without_an_answer_asks_again(slow_server, open_page, failure):
+    """The page's first poll gets no answer from the portal: the connection drops, a proxy
+    answers with its error page, or nothing comes back (htmx gives up after the poll's
+    timeout). The page shows nothing of it, asks again by itself and still reaches the
+    confirmation."""
+    page, flow = logged_in(slow_server, open_page, "slow-" + failure)
+    lost, stalled = [], []
 
-    def drop_the_first_poll(route):
-        if route.request.headers.get("hx-request") and not dropped:
-            dropped.append(route.request.url)
-            route.abort("connectionreset")
-        else:
+    def lose_the_first_poll(route):
+        if not route.request.headers.get("hx-request") or lost:
             route.continue_()
+            return
+        lost.append(route.request.url)
+        if failure == "dropped":
+            route.abort("connectionreset")
+        elif failure == "proxy-error":
+            route.fulfill(status=502, content_type="text/html",
+                          body="<h1>502 Bad Gateway</h1><p>nginx</p>")
+        else:
+            stalled.append(route)  # never answered
 
-    page.route(re.compile(r"/orders/pending/[\w-]+$"), drop_the_first_poll)
+    page.route(re.compile(r"/orders/pending/[\w-]+$"), lose_the_first_poll)
     flow.open_change_from_options()
     change_plan_licenses_frequency(flow, javascript=True)
     flow.complete_button().click()
@@ -66,6 +75,7 @@ def test_a_poll_without_an_answer_asks_again(slow_server, open_page):
     flow.place_order()
 
     expect(page).to_have_url(re.compile(r"/orders/pending/[\w-]+$"))
-    expect(page).to_have_url(re.compile(r"/orders/\d+$"), timeout=15000)
-    assert len(dropped) == 1
+    expect(page).to_have_url(re.compile(r"/orders/\d+$"), timeout=30000)
+    assert len(lost) == 1
     expect(page.locator("#invoice-link")).to_be_visible()
+    assert "Bad Gateway" not in page.content()
