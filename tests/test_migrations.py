@@ -94,15 +94,19 @@ def test_upgrade_creates_a_new_database_at_the_latest_version(empty_app):
                     reason="PostgreSQL's schemas and search path: SQLite has neither")
 def test_upgrade_in_a_schema_other_than_public(database_url):
     """A database shared with other applications keeps the portal's tables in a schema of
-    their own (the connection's ``search_path``): a second upgrade finds the version there
-    and applies nothing (it applied migration 1 again, and failed, when it looked for the
-    version table in ``public``)."""
+    their own (the connection's ``search_path``): an upgrade finds the version there (it
+    applied migration 1 again, and failed, when it looked for the version table in
+    ``public``), and migration 2 the columns of a first release's version 1."""
     admin = make_database(database_url)
-    admin.execute_sql("CREATE SCHEMA billing_portal")
-    create_app(dict(BASE_CONFIG, RATELIMIT_ENABLED=False,
-                    DATABASE_URL=database_url + "?options=-csearch_path%3Dbilling_portal"))
     try:
-        assert upgrade() == [m.version for m in MIGRATIONS]
+        admin.execute_sql("CREATE SCHEMA billing_portal")
+        create_app(dict(BASE_CONFIG, RATELIMIT_ENABLED=False,
+                        DATABASE_URL=database_url + "?options=-csearch_path%3Dbilling_portal"))
+        assert upgrade(target=2) == [1, 2]
+        with db.connection_context():  # a first release's version 1 (see below)
+            SchemaVersion.delete().where(SchemaVersion.version > 1).execute()
+            assert current_version() == 1
+        assert upgrade() == list(range(2, LATEST + 1))
         with db.connection_context():
             assert current_version() == LATEST
         assert upgrade() == []

@@ -88,9 +88,10 @@ LATEST = MIGRATIONS[-1].version
 
 def version_table_exists():
     """Whether the version table is where the connection's statements find it. On
-    PostgreSQL that is the first schema of the search path, which need not be ``public``
-    (a database shared with other applications); peewee's ``table_exists`` looks in
-    ``public`` only, which made a second ``db upgrade`` apply migration 1 again."""
+    PostgreSQL that is the first schema of the search path that has it, which need not be
+    ``public`` (a database shared with other applications keeps the portal's tables in a
+    schema of their own); peewee's ``table_exists`` looks in ``public`` only, which made a
+    second ``db upgrade`` apply migration 1 again."""
     if is_sqlite():
         return SchemaVersion.table_exists()
     return db.execute_sql("SELECT to_regclass(%s) IS NOT NULL",
