@@ -86,18 +86,19 @@ def test_the_request_reserves_and_a_thread_charges_while_the_page_waits(app, giu
     assert poll.status_code == 200 and body.startswith('<div id="order-poll" hidden')
     assert 'hx-trigger="load delay:250ms, poll-retry"' in body and "<h1" not in body
     assert "no-store" in poll.headers["Cache-Control"]
-    with db.connection_context():  # half a minute later
-        reservation = OrderReservation.get(OrderReservation.idempotency_key == key)
-        reservation.updated_at -= dt.timedelta(seconds=30)
-        reservation.save()
-    body = giulia.get(f"/orders/pending/{key}", htmx=True).get_data(as_text=True)
+
+    def poll_later(seconds):
+        """The poll's answer once the reservation is ``seconds`` older."""
+        with db.connection_context():
+            reservation = OrderReservation.get(OrderReservation.idempotency_key == key)
+            reservation.updated_at -= dt.timedelta(seconds=seconds)
+            reservation.save()
+        return giulia.get(f"/orders/pending/{key}", htmx=True).get_data(as_text=True)
+
+    body = poll_later(30)  # half a minute old
     assert 'hx-trigger="load delay:1000ms, poll-retry"' in body
     assert 'data-poll-retry-ms="2000"' in body
-    with db.connection_context():  # two minutes later: a reservation reconciliation decides
-        reservation = OrderReservation.get(OrderReservation.idempotency_key == key)
-        reservation.updated_at -= dt.timedelta(seconds=90)
-        reservation.save()
-    body = giulia.get(f"/orders/pending/{key}", htmx=True).get_data(as_text=True)
+    body = poll_later(90)  # two minutes: a reservation reconciliation decides
     assert 'hx-trigger="load delay:5000ms, poll-retry"' in body
     assert 'data-poll-retry-ms="10000"' in body
 
